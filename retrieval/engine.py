@@ -1,0 +1,224 @@
+"""The library object every surface uses: ``Coach.from_settings(settings).answer(text)``.
+
+It owns the encoder (loaded once), the index (loaded, or built when missing, stale or
+corrupt) and the ranker. The CLI and the Slack bot are thin layers over it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from retrieval.embedder import Encoder, load_encoder
+from retrieval.errors import (
+    CorpusEmpty,
+    EmptyQuery,
+    IndexCorrupt,
+    IndexMissing,
+    IndexStale,
+    UnknownTip,
+)
+from retrieval.index import (
+    IndexData,
+    Progress,
+    build_index,
+    corpus_hash,
+    load_index,
+    make_stamp,
+    read_stamp,
+    save_index,
+    stamp_key,
+)
+from retrieval.ingest import load_corpus
+from retrieval.models import Answer, ParseProblem, Tip, TipAnswer
+from retrieval.search import Calibration, Ranker, Weights
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+log = logging.getLogger("coach.retrieval")
+
+#: The model reads at most 256 word pieces; text beyond this adds nothing but cost.
+MAX_QUERY_CHARS = 2000
+_CONTROL = re.compile(
+    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
+
+
+def clean_query(text: str) -> str:
+    """Normalise unicode, drop control/zero-width characters, collapse whitespace, cap length."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = _CONTROL.sub(" ", text)
+    text = " ".join(text.split())
+    if len(text) > MAX_QUERY_CHARS:
+        text = text[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]
+    return text
+
+
+@dataclass
+class IndexReport:
+    """What opening the index did, for the CLI and logs."""
+
+    status: str  # "loaded" | "built" | "rebuilt-stale" | "rebuilt-corrupt"
+    seconds: float
+    problems: list[ParseProblem] = field(default_factory=list)
+    reason: str = ""
+
+
+def open_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    encoder: Encoder,
+    *,
+    rebuild: bool = False,
+    build: bool = True,
+    progress: Progress | None = None,
+) -> tuple[IndexData, IndexReport]:
+    """Load the index, building it when missing, stale or corrupt (unless ``build`` is off)."""
+    started = time.perf_counter()
+    stamp = make_stamp(corpus_hash(corpus_dir), encoder)
+    status, reason = "built", ""
+    if not rebuild:
+        current = read_stamp(index_dir)
+        try:
+            if current is not None and stamp_key(current) != stamp_key(stamp):
+                raise IndexStale(
+                    f"the index in {index_dir} was built from another corpus or model; run `coach index`"
+                )
+            data = load_index(index_dir)
+            return data, IndexReport("loaded", time.perf_counter() - started)
+        except IndexMissing:
+            if not build:
+                raise
+        except IndexStale as exc:
+            if not build:
+                raise
+            status, reason = "rebuilt-stale", str(exc)
+            log.info("index is stale; rebuilding", extra={"index_dir": str(index_dir)})
+        except IndexCorrupt as exc:
+            if not build:
+                raise
+            status, reason = "rebuilt-corrupt", str(exc)
+            log.warning("index is corrupt (%s); rebuilding", exc)
+    tips, problems = load_corpus(corpus_dir)
+    for problem in problems:
+        log.warning("corpus problem: %s", problem)
+    if not tips:
+        raise CorpusEmpty(f"no tips found in {corpus_dir}; add pages or Markdown tips (see README)")
+    data = build_index(tips, encoder, stamp, progress)
+    save_index(data, index_dir)
+    return data, IndexReport(status, time.perf_counter() - started, problems, reason)
+
+
+class Coach:
+    """Answers a rep's description of a situation with the tips that fit it."""
+
+    def __init__(
+        self,
+        data: IndexData,
+        encoder: Encoder,
+        *,
+        min_confidence: float = 0.5,
+        report: IndexReport | None = None,
+        weights: Weights | None = None,
+        calibration: Calibration | None = None,
+    ) -> None:
+        self.data = data
+        self.encoder = encoder
+        self.min_confidence = min_confidence
+        self.report = report or IndexReport("loaded", 0.0)
+        self.ranker = Ranker(data, weights, calibration)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        encoder: Encoder | None = None,
+        rebuild: bool = False,
+        build: bool = True,
+        progress: Progress | None = None,
+    ) -> Coach:
+        """Load the model once and open (or build) the index the settings point at."""
+        encoder = encoder or load_encoder(settings.model_name_or_path())
+        data, report = open_index(
+            settings.corpus_dir,
+            settings.index_dir,
+            encoder,
+            rebuild=rebuild,
+            build=build,
+            progress=progress,
+        )
+        return cls(data, encoder, min_confidence=settings.min_confidence, report=report)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def _prepare(self, text: str) -> str:
+        cleaned = clean_query(text)
+        if not any(ch.isalnum() for ch in cleaned):
+            raise EmptyQuery()
+        return cleaned
+
+    def answer(self, text: str, *, k: int = 3, exclude: Collection[str] = ()) -> Answer:
+        """The best ``k`` tips for a situation, or a decline with nearby topics."""
+        started = time.perf_counter()
+        cleaned = self._prepare(text)
+        vector = self.encoder.encode([cleaned])[0]
+        answer = self.ranker.answer(
+            text, vector, cleaned, k=k, min_confidence=self.min_confidence, exclude=exclude
+        )
+        return _with_latency(answer, started)
+
+    def answer_many(self, texts: Sequence[str], *, k: int = 3) -> list[Answer | EmptyQuery]:
+        """Answer a batch with one encoder call; blank lines come back as EmptyQuery."""
+        started = time.perf_counter()
+        prepared: list[str | None] = []
+        for text in texts:
+            try:
+                prepared.append(self._prepare(text))
+            except EmptyQuery:
+                prepared.append(None)
+        todo = [p for p in prepared if p is not None]
+        vectors = iter(self.encoder.encode(todo)) if todo else iter(())
+        results: list[Answer | EmptyQuery] = []
+        for text, cleaned in zip(texts, prepared, strict=True):
+            if cleaned is None:
+                results.append(EmptyQuery())
+                continue
+            answer = self.ranker.answer(
+                text, next(vectors), cleaned, k=k, min_confidence=self.min_confidence
+            )
+            results.append(answer)
+        per_query = (time.perf_counter() - started) * 1000 / max(1, len(texts))
+        return [_with_latency(r, None, per_query) if isinstance(r, Answer) else r for r in results]
+
+    def tip_card(self, tip_id: str) -> TipAnswer:
+        """The whole tip: every step and phrase in reading order."""
+        position = self.data.tip_pos.get(tip_id)
+        if position is None:
+            raise UnknownTip(
+                f"no tip with id {tip_id!r}; the tips may have changed since that message"
+            )
+        return self.ranker.tip_answer(position, 1.0, None)
+
+    def tips(self) -> list[Tip]:
+        """Every tip, newest first."""
+        return list(self.data.tips)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encoder.encode([self._prepare(text)])[0]
+
+
+def _with_latency(answer: Answer, started: float | None, ms: float | None = None) -> Answer:
+    from dataclasses import replace
+
+    latency = ms if ms is not None else (time.perf_counter() - (started or 0.0)) * 1000
+    return replace(answer, latency_ms=latency)

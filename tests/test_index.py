@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from config.settings import DEFAULT_CORPUS_DIR
+from retrieval.embedder import HashingEncoder, normalize_rows
+from retrieval.engine import open_index
+from retrieval.errors import IndexCorrupt, IndexMissing, IndexStale
+from retrieval.index import flat_index, load_index, read_stamp
+
+
+def test_faiss_top_k_equals_brute_force() -> None:
+    rng = np.random.default_rng(7)
+    vectors = normalize_rows(rng.normal(size=(5000, 64)))
+    queries = normalize_rows(rng.normal(size=(20, 64)))
+    index = flat_index(vectors)
+    sims, ids = index.search(queries, 10)
+    brute = queries @ vectors.T
+    expected = np.argsort(-brute, axis=1)[:, :10]
+    assert np.array_equal(ids, expected)
+    assert np.allclose(sims, np.take_along_axis(brute, expected, axis=1), atol=1e-5)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    target = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS_DIR, target)
+    return target
+
+
+def test_build_save_load_round_trip(corpus: Path, tmp_path: Path) -> None:
+    encoder = HashingEncoder()
+    built, report = open_index(corpus, tmp_path / "index", encoder)
+    assert report.status == "built"
+    loaded = load_index(tmp_path / "index")
+    assert [t.id for t in loaded.tips] == [t.id for t in built.tips]
+    assert [c.id for c in loaded.chunks] == [c.id for c in built.chunks]
+    assert loaded.vectors.ntotal == built.vectors.ntotal == len(built.units)
+    q = encoder.encode(["customer wants the supervisor"])
+    assert np.array_equal(loaded.vectors.search(q, 5)[1], built.vectors.search(q, 5)[1])
+    assert np.allclose(loaded.background, built.background)
+    _, report = open_index(corpus, tmp_path / "index", encoder)
+    assert report.status == "loaded"
+    assert read_stamp(tmp_path / "index")["tips"] == 53
+
+
+def test_stale_index_is_rebuilt_or_reported(corpus: Path, tmp_path: Path) -> None:
+    encoder = HashingEncoder()
+    open_index(corpus, tmp_path / "index", encoder)
+    (corpus / "team.md").write_text(
+        "---\ntitle: New Team Tip\n---\nAlways call back the same day.\n", "utf-8"
+    )
+    with pytest.raises(IndexStale):
+        open_index(corpus, tmp_path / "index", encoder, build=False)
+    data, report = open_index(corpus, tmp_path / "index", encoder)
+    assert report.status == "rebuilt-stale"
+    assert "new-team-tip" in data.tip_pos
+
+
+def test_another_model_makes_the_index_stale(corpus: Path, tmp_path: Path) -> None:
+    open_index(corpus, tmp_path / "index", HashingEncoder(256))
+    _, report = open_index(corpus, tmp_path / "index", HashingEncoder(128))
+    assert report.status == "rebuilt-stale"
+
+
+@pytest.mark.parametrize("victim", ["vectors.faiss", "meta.json", "background.npy", "stamp.json"])
+def test_corrupt_index_is_reported_and_rebuilt(corpus: Path, tmp_path: Path, victim: str) -> None:
+    encoder = HashingEncoder()
+    index_dir = tmp_path / "index"
+    open_index(corpus, index_dir, encoder)
+    live = index_dir / (index_dir / "CURRENT").read_text()
+    path = live / victim
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+    with pytest.raises(IndexCorrupt):
+        load_index(index_dir)
+    data, report = open_index(corpus, index_dir, encoder)
+    assert report.status == "rebuilt-corrupt"
+    assert "coach index --rebuild" in report.reason
+    assert len(data.tips) == 53
+    load_index(index_dir)  # the rebuilt one reads back cleanly
+
+
+def test_missing_index_without_build(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(IndexMissing, match="coach index"):
+        open_index(corpus, tmp_path / "index", HashingEncoder(), build=False)
+
+
+def test_interrupted_build_leaves_live_index_intact(corpus: Path, tmp_path: Path) -> None:
+    encoder = HashingEncoder()
+    index_dir = tmp_path / "index"
+    open_index(corpus, index_dir, encoder)
+    # A crash mid-build leaves a temp folder behind: it is ignored, then cleaned up.
+    junk = index_dir / ".tmp-crashed"
+    junk.mkdir()
+    (junk / "vectors.faiss").write_bytes(b"half")
+    assert load_index(index_dir).vectors.ntotal > 0
+    open_index(corpus, index_dir, encoder, rebuild=True)
+    assert not junk.exists()
+    assert [p.name for p in index_dir.iterdir() if p.name.startswith("v-")] == [
+        (index_dir / "CURRENT").read_text()
+    ]

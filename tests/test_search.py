@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval.engine import Coach, clean_query
+from retrieval.errors import EmptyQuery, UnknownTip
+from retrieval.search import Calibration, trim_summary
+
+
+def test_answer_json_matches_the_contract(hashing_coach: Coach) -> None:
+    answer = hashing_coach.answer("customer wants to talk to the supervisor", k=3)
+    payload = answer.to_json()
+    assert set(payload) >= {"query", "answered", "confidence", "tips"}
+    assert isinstance(payload["confidence"], float) and 0.0 <= payload["confidence"] <= 1.0
+    if payload["answered"]:
+        assert 1 <= len(payload["tips"]) <= 3
+        for tip in payload["tips"]:
+            assert set(tip) == {
+                "id",
+                "title",
+                "date",
+                "score",
+                "steps",
+                "phrases",
+                "summary",
+                "source",
+            }
+            assert tip["date"] is None or len(tip["date"]) == 10
+        scores = [tip["score"] for tip in payload["tips"]]
+        assert scores == sorted(scores, reverse=True)
+    else:
+        assert payload["tips"] == []
+
+
+def test_declined_answer_has_no_tips_but_suggestions(hashing_coach: Coach) -> None:
+    strict = Coach(hashing_coach.data, hashing_coach.encoder, min_confidence=1.0)
+    answer = strict.answer("supervisor")
+    assert not answer.answered and answer.tips == ()
+    assert 2 <= len(answer.suggestions) <= 3
+    assert answer.to_json()["tips"] == []
+
+
+def test_exclude_skips_tips_for_next_best(hashing_coach: Coach) -> None:
+    lenient = Coach(hashing_coach.data, hashing_coach.encoder, min_confidence=0.0)
+    first = lenient.answer("customer wants the supervisor").tips[0]
+    second = lenient.answer("customer wants the supervisor", exclude={first.id}).tips[0]
+    assert second.id != first.id
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", "\u200b\u200b", "!!! ???"])
+def test_empty_text_raises_empty_query(hashing_coach: Coach, text: str) -> None:
+    with pytest.raises(EmptyQuery):
+        hashing_coach.answer(text)
+
+
+def test_huge_and_odd_text_is_answered(hashing_coach: Coach) -> None:
+    huge = "customer wants the supervisor and is angry " * 250  # ~10,000 characters
+    assert len(huge) >= 10_000
+    answer = hashing_coach.answer(huge)
+    assert answer.query == huge
+    odd = "ｃｕｓｔｏｍｅｒ\u0000 wants 🙃 the supervisor \u202e now <@U123> <!channel>"
+    assert hashing_coach.answer(odd).confidence >= 0.0
+
+
+def test_clean_query_normalises() -> None:
+    assert clean_query("ｃｕｓｔｏｍｅｒ\u200b  wants\n\nhelp") == "customer wants help"
+    assert len(clean_query("word " * 5000)) <= 2000
+
+
+def test_tip_card_has_every_step_in_reading_order(hashing_coach: Coach) -> None:
+    card = hashing_coach.tip_card("when-they-want-the-supervisor")
+    assert len(card.steps) == 4 and card.steps[0].startswith("Explain the issue")
+    assert card.takeaway == "Defuse, get details, empathize, and give them some control."
+    with pytest.raises(UnknownTip):
+        hashing_coach.tip_card("no-such-tip")
+
+
+def test_answer_many_keeps_order_and_flags_blank_lines(hashing_coach: Coach) -> None:
+    results = hashing_coach.answer_many(["refund is late", "", "wants the supervisor"])
+    assert isinstance(results[1], EmptyQuery)
+    assert results[0].query == "refund is late" and results[2].query == "wants the supervisor"
+
+
+def test_confidence_rises_with_evidence() -> None:
+    calibration = Calibration()
+    values = [calibration.confidence(d, 0.3, 5.0) for d in np.linspace(0.1, 0.9, 9)]
+    assert values == sorted(values) and values[0] < 0.05 and values[-1] > 0.95
+    assert calibration.confidence(0.5, 0.7, 0) < calibration.confidence(0.5, 0.2, 0)
+
+
+def test_trim_summary_ends_on_a_sentence() -> None:
+    text = "First sentence here. Second one is longer and it goes on and on and never quite ends because"
+    assert trim_summary(text, 50) == "First sentence here."
+    assert trim_summary("short and unfinished", 280) == "short and unfinished…"
