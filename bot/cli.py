@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -97,6 +99,21 @@ def _open_coach(settings: Settings, *, rebuild: bool = False, show_progress: boo
 # -- rendering for the terminal --------------------------------------------------------------
 
 
+def _hanging(console: Console, marks: list[str], texts: Sequence[str]) -> None:
+    """Numbered lines whose wrapped continuation stays indented under the text."""
+    width = max(40, console.width)
+    for mark, text in zip(marks, texts, strict=True):
+        prefix = f"{mark:>4} "
+        wrapped = textwrap.fill(
+            text,
+            width=width,
+            initial_indent=prefix,
+            subsequent_indent=" " * len(prefix),
+            break_on_hyphens=False,
+        )
+        console.print(escape(wrapped))
+
+
 def render_answer(answer: Answer, console: Console) -> None:
     """Readable terminal output: title, date, numbered steps, quoted phrases, source."""
     if not answer.answered:
@@ -119,12 +136,10 @@ def render_answer(answer: Answer, console: Console) -> None:
     console.print(f"[dim]confidence {answer.confidence:.2f}[/dim]")
     if top.steps:
         console.print("\n[bold]Steps[/bold]")
-        for number, step in enumerate(top.steps, 1):
-            console.print(f"  {number}. {escape(step)}")
+        _hanging(console, [f"{n}." for n in range(1, len(top.steps) + 1)], top.steps)
     if top.phrases:
         console.print("\n[bold]Say it like this[/bold]")
-        for phrase in top.phrases:
-            console.print(f"  “{escape(phrase)}”")
+        _hanging(console, ["»"] * len(top.phrases), [f"“{p}”" for p in top.phrases])
     if top.summary and top.summary not in top.steps:
         label = "Takeaway" if top.takeaway and top.summary == top.takeaway else "In short"
         console.print(f"\n[bold]{label}:[/bold] {escape(top.summary)}")

@@ -193,7 +193,7 @@ class Ranker:
         takeaway = next(
             (data.chunks[i].text for i in chunk_ids if data.chunks[i].kind == "takeaway"), ""
         )
-        if not steps and tip.full and query_vector is not None:
+        if not steps and not phrases and tip.full and query_vector is not None:
             # A full post without explicit steps: its most relevant passage is the advice.
             steps = ordered("passage")[:1]
         if tip.full:

@@ -103,3 +103,32 @@ def test_interrupted_build_leaves_live_index_intact(corpus: Path, tmp_path: Path
     assert [p.name for p in index_dir.iterdir() if p.name.startswith("v-")] == [
         (index_dir / "CURRENT").read_text()
     ]
+
+
+def test_large_index_uses_hnsw_with_high_recall_against_brute_force() -> None:
+    from retrieval.index import vector_index
+
+    rng = np.random.default_rng(3)
+    centers = rng.normal(size=(200, 32))
+    vectors = normalize_rows(
+        centers[rng.integers(0, 200, 6000)] + 0.3 * rng.normal(size=(6000, 32))
+    )
+    queries = normalize_rows(centers[rng.integers(0, 200, 50)] + 0.3 * rng.normal(size=(50, 32)))
+    index = vector_index(vectors, hnsw_threshold=5000)
+    assert hasattr(index, "hnsw")
+    _, ids = index.search(queries, 10)
+    expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, expected, strict=True)])
+    assert recall >= 0.95
+    assert not hasattr(vector_index(vectors[:100]), "hnsw")  # small corpora stay exact
+
+
+def test_synthetic_search_bench_runs_and_ranks() -> None:
+    from retrieval.bench import bench_synthetic_search, synthetic_ranker
+
+    p50, p95 = bench_synthetic_search(3000, 32, rounds=20)
+    assert 0 < p50 <= p95
+    ranker = synthetic_ranker(3000, 32)
+    query = ranker.matrix[1234]
+    answer = ranker.answer("q", query, "w1", k=3, min_confidence=0.0)
+    assert answer.tips[0].id == ranker.data.chunks[1234].tip_id  # a stored vector finds its own tip
