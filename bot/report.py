@@ -1,0 +1,637 @@
+"""The gap report: what reps asked, what the coach could not answer, which tips helped.
+
+``coach report [--since 7d] [--json] [--plot FILE.png]`` calls :func:`main`. The numbers
+come from the (already redacted) query log and feedback in the store;
+:func:`build_report` is pure data so tests, the CLI and the App Home
+(:func:`admin_summary`) share it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.storage import FeedbackRow, QueryRow, Store
+    from config.settings import Settings
+
+#: How many situations the report lists, and how many examples per gap.
+TOP_SITUATIONS = 10
+EXAMPLES_PER_GAP = 3
+#: Two normalised situations at least this similar count as the same situation.
+SIMILARITY = 0.85
+#: Fuzzy merging compares a new situation with at most this many groups (keeps it linear).
+MAX_FUZZY_GROUPS = 400
+
+_UNITS = {
+    "h": 1 / 24,
+    "hour": 1 / 24,
+    "hours": 1 / 24,
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "w": 7,
+    "week": 7,
+    "weeks": 7,
+}
+_SINCE = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$", re.IGNORECASE)
+MAX_DAYS = 3660
+
+
+class BadSince(ValueError):
+    """``--since`` is not a period like 7d, 24h, 2w."""
+
+
+def parse_since(value: str) -> timedelta:
+    """'7d', '24h', '2w', '30d' (also '7 days') -> timedelta; anything else -> BadSince."""
+    match = _SINCE.match(value or "")
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _UNITS:
+        raise BadSince(
+            f"--since {value!r} is not a period: use a number and a unit, like 24h, 7d, 2w or 30d."
+        )
+    days = int(match.group(1)) * _UNITS[unit]
+    if days <= 0:
+        raise BadSince(f"--since {value!r} must be longer than zero (like 7d).")
+    if days > MAX_DAYS:
+        raise BadSince(f"--since {value!r} is too long: at most {MAX_DAYS} days.")
+    return timedelta(days=days)
+
+
+# -- grouping near-identical situations ------------------------------------------------
+
+_STOPWORDS = frozenset(
+    """a an the is are was were be been am to of and or for in on at with my our your their his
+    her its it this that these those i we you they he she me us them has have had do does did
+    can could would should will just so very really about from as by but please hi hello hey
+    what how there here some any get got into out up""".split()
+)
+_MARKUP = re.compile(r"<[@#!][^>]*>")
+_WORD = re.compile(r"\[(?:email|phone|card|number)\]|[^\W_]+", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    """A key under which near-identical situations coincide.
+
+    Lower case, no Slack markup or punctuation, no filler words, plural 's' dropped, and the
+    words sorted, so "The customer wants the supervisor!" and "customer wants supervisor"
+    are one situation.
+    """
+    words = []
+    for word in _WORD.findall(_MARKUP.sub(" ", text.lower())):
+        if word in _STOPWORDS:
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        words.append(word)
+    return " ".join(sorted(set(words)))
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Lookups that describe the same situation, with the wording reps used most."""
+
+    text: str
+    count: int
+    answered: int
+    tip_id: str | None
+    title: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "count": self.count,
+            "answered": self.answered,
+            "tip_id": self.tip_id,
+            "title": self.title,
+        }
+
+
+@dataclass
+class _Group:
+    key: str
+    rows: list[QueryRow] = field(default_factory=list)
+
+    def situation(self) -> Situation:
+        wording = Counter(row.text.strip() for row in self.rows)
+        # Most used wording; ties go to the shortest, then alphabetical (stable output).
+        text = min(wording, key=lambda t: (-wording[t], len(t), t))
+        tips = Counter(row.nearest_tip_id for row in self.rows if row.nearest_tip_id)
+        tip_id = min(tips, key=lambda t: (-tips[t], t)) if tips else None
+        title = next((r.nearest_title for r in self.rows if r.nearest_tip_id == tip_id), None)
+        return Situation(
+            text=text,
+            count=len(self.rows),
+            answered=sum(1 for row in self.rows if row.answered),
+            tip_id=tip_id,
+            title=title,
+        )
+
+
+def group_situations(rows: Iterable[QueryRow]) -> list[Situation]:
+    """Group lookups by normalised text (exact, then fuzzy); biggest group first."""
+    exact: dict[str, _Group] = {}
+    for row in rows:
+        key = normalise(row.text)
+        exact.setdefault(key, _Group(key)).rows.append(row)
+    merged: list[_Group] = []
+    for group in sorted(exact.values(), key=lambda g: (-len(g.rows), g.key)):
+        target = None
+        if group.key:
+            for candidate in merged[:MAX_FUZZY_GROUPS]:
+                if candidate.key and _similar(candidate.key, group.key):
+                    target = candidate
+                    break
+        if target is None:
+            merged.append(group)
+        else:
+            target.rows.extend(group.rows)
+    situations = [group.situation() for group in merged]
+    situations.sort(key=lambda s: (-s.count, s.text))
+    return situations
+
+
+def _similar(a: str, b: str) -> bool:
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return matcher.quick_ratio() >= SIMILARITY and matcher.ratio() >= SIMILARITY
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurfaceStats:
+    surface: str
+    lookups: int
+    answered: int
+
+    @property
+    def answered_rate(self) -> float:
+        return self.answered / self.lookups if self.lookups else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "surface": self.surface,
+            "lookups": self.lookups,
+            "answered": self.answered,
+            "answered_rate": round(self.answered_rate, 4),
+        }
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date
+    lookups: int
+    answered: int
+
+    @property
+    def answered_rate(self) -> float | None:
+        return self.answered / self.lookups if self.lookups else None
+
+    def to_json(self) -> dict[str, Any]:
+        rate = self.answered_rate
+        return {
+            "day": self.day.isoformat(),
+            "lookups": self.lookups,
+            "answered": self.answered,
+            "answered_rate": None if rate is None else round(rate, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Unanswered lookups whose nearest tip is ``tip_id``: what authors should write next."""
+
+    tip_id: str | None
+    title: str | None
+    count: int
+    situations: tuple[Situation, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tip_id": self.tip_id,
+            "title": self.title,
+            "count": self.count,
+            "situations": [s.to_json() for s in self.situations],
+        }
+
+
+@dataclass(frozen=True)
+class Helpfulness:
+    tip_id: str
+    title: str | None
+    up: int
+    down: int
+    comments: tuple[str, ...] = ()
+
+    @property
+    def ratio(self) -> float:
+        """Share of 👍 among the votes."""
+        total = self.up + self.down
+        return self.up / total if total else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tip_id": self.tip_id,
+            "title": self.title,
+            "up": self.up,
+            "down": self.down,
+            "ratio": round(self.ratio, 4),
+            "comments": list(self.comments),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    start: datetime
+    end: datetime
+    lookups: int
+    answered: int
+    errors: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    surfaces: tuple[SurfaceStats, ...]
+    days: tuple[DayStats, ...]
+    top_situations: tuple[Situation, ...]
+    gaps: tuple[Gap, ...]
+    helpfulness: tuple[Helpfulness, ...]
+
+    @property
+    def answered_rate(self) -> float:
+        return self.answered / self.lookups if self.lookups else 0.0
+
+    @property
+    def unanswered(self) -> int:
+        return sum(gap.count for gap in self.gaps)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "since": self.start.isoformat(),
+            "until": self.end.isoformat(),
+            "lookups": self.lookups,
+            "answered": self.answered,
+            "answered_rate": round(self.answered_rate, 4),
+            "unanswered": self.unanswered,
+            "errors": self.errors,
+            "latency_ms": {"p50": _round(self.latency_p50_ms), "p95": _round(self.latency_p95_ms)},
+            "surfaces": [s.to_json() for s in self.surfaces],
+            "days": [d.to_json() for d in self.days],
+            "top_situations": [s.to_json() for s in self.top_situations],
+            "gaps": [g.to_json() for g in self.gaps],
+            "helpfulness": [h.to_json() for h in self.helpfulness],
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return float(values[0])
+    return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
+
+
+def _days(rows: Sequence[QueryRow], start: datetime, end: datetime) -> tuple[DayStats, ...]:
+    per_day: dict[date, list[QueryRow]] = defaultdict(list)
+    for row in rows:
+        per_day[row.created_at.astimezone(UTC).date()].append(row)
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    out = []
+    day = first
+    while day <= last:
+        day_rows = per_day.get(day, [])
+        out.append(DayStats(day, len(day_rows), sum(1 for r in day_rows if r.answered)))
+        day += timedelta(days=1)
+    return tuple(out)
+
+
+def _helpfulness(votes: Sequence[FeedbackRow], titles: dict[str, str]) -> tuple[Helpfulness, ...]:
+    per_tip: dict[str, list[FeedbackRow]] = defaultdict(list)
+    for vote in votes:
+        per_tip[vote.tip_id].append(vote)
+    out = []
+    for tip_id, tip_votes in per_tip.items():
+        up = sum(1 for v in tip_votes if v.helpful)
+        comments = tuple(v.comment for v in tip_votes if v.comment and not v.helpful)
+        out.append(Helpfulness(tip_id, titles.get(tip_id), up, len(tip_votes) - up, comments))
+    # Most votes first; among equals, the least helpful first (it needs attention).
+    out.sort(key=lambda h: (-(h.up + h.down), h.ratio, h.tip_id))
+    return tuple(out)
+
+
+def build_report(store: Store, since: timedelta, now: datetime) -> Report:
+    """Everything ``coach report`` shows, for lookups in ``[now - since, now)``."""
+    end = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    start = end - since
+    rows = store.queries_between(start, end)
+    votes = store.feedback_between(start, end)
+
+    surfaces: dict[str, list[QueryRow]] = defaultdict(list)
+    for row in rows:
+        surfaces[row.surface].append(row)
+    surface_stats = sorted(
+        (
+            SurfaceStats(name, len(rs), sum(1 for r in rs if r.answered))
+            for name, rs in surfaces.items()
+        ),
+        key=lambda s: (-s.lookups, s.surface),
+    )
+
+    failed = [row for row in rows if row.error]
+    unanswered = [row for row in rows if not row.answered and not row.error]
+    by_tip: dict[str | None, list[QueryRow]] = defaultdict(list)
+    for row in unanswered:
+        by_tip[row.nearest_tip_id].append(row)
+    gaps = [
+        Gap(
+            tip_id=tip_id,
+            title=next((r.nearest_title for r in tip_rows if r.nearest_title), None),
+            count=len(tip_rows),
+            situations=tuple(group_situations(tip_rows)[:EXAMPLES_PER_GAP]),
+        )
+        for tip_id, tip_rows in by_tip.items()
+    ]
+    gaps.sort(key=lambda g: (-g.count, g.tip_id is None, g.tip_id or ""))
+
+    titles = {
+        r.nearest_tip_id: r.nearest_title for r in rows if r.nearest_tip_id and r.nearest_title
+    }
+    missing = {v.tip_id for v in votes} - titles.keys()
+    if missing:
+        titles.update(store.tip_titles(missing))
+
+    latencies = [row.latency_ms for row in rows if not row.error]
+    return Report(
+        start=start,
+        end=end,
+        lookups=len(rows),
+        answered=sum(1 for row in rows if row.answered),
+        errors=len(failed),
+        latency_p50_ms=_percentile(latencies, 50),
+        latency_p95_ms=_percentile(latencies, 95),
+        surfaces=tuple(surface_stats),
+        days=_days(rows, start, end),
+        top_situations=tuple(group_situations(rows)[:TOP_SITUATIONS]),
+        gaps=tuple(gaps),
+        helpfulness=_helpfulness(votes, titles),
+    )
+
+
+def describe_period(since: timedelta) -> str:
+    """'7 days', '24 hours', '2 weeks': the period as people say it."""
+    hours = since.total_seconds() / 3600
+    if hours < 48 and hours == int(hours):
+        return f"{int(hours)} hour{'s' if hours != 1 else ''}"
+    days = since.days
+    if days % 7 == 0 and days >= 14:
+        return f"{days // 7} weeks"
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return "“" + (text if len(text) <= limit else text[: limit - 1] + "…") + "”"
+
+
+def admin_summary(store: Store, now: datetime, since: timedelta = timedelta(days=7)) -> list[str]:
+    """A few plain-text lines of the gap report for admins' App Home.
+
+    Lines hold (redacted) rep text: escape them before putting them in Block Kit.
+    """
+    report = build_report(store, since, now)
+    period = describe_period(since)
+    if not report.lookups:
+        return [f"No lookups in the last {period}."]
+    lines = [
+        f"{report.lookups} lookups in the last {period}, "
+        f"{report.answered_rate:.0%} answered ({report.answered})."
+    ]
+    if report.gaps:
+        lines.append(f"No confident answer for {report.unanswered}; most often near:")
+        for gap in report.gaps[:3]:
+            name = _quote(gap.title, 50) if gap.title else "no tip close"
+            example = f", e.g. {_quote(gap.situations[0].text)}" if gap.situations else ""
+            lines.append(f"• {name}: {gap.count}{example}")
+    rated = [h for h in report.helpfulness if h.down]
+    if rated:
+        worst = min(rated, key=lambda h: (h.ratio, -h.down, h.tip_id))
+        name = _quote(worst.title or worst.tip_id, 50)
+        lines.append(f"Least helpful: {name} ({worst.up} 👍 / {worst.down} 👎).")
+    return lines
+
+
+# -- output ----------------------------------------------------------------------------
+
+
+def render(report: Report, console: Console, since: timedelta) -> None:
+    """Readable tables for the terminal."""
+    from rich.table import Table
+
+    period = describe_period(since)
+    console.print(
+        f"[bold]Tip Coach report[/bold]: last {period} "
+        f"({report.start:%Y-%m-%d %H:%M} → {report.end:%Y-%m-%d %H:%M} UTC)"
+    )
+    if not report.lookups:
+        console.print(f"No lookups in the last {period}.")
+    else:
+        latency = (
+            f"; latency p50 {report.latency_p50_ms:.0f} ms, p95 {report.latency_p95_ms:.0f} ms"
+            if report.latency_p50_ms is not None and report.latency_p95_ms is not None
+            else ""
+        )
+        console.print(
+            f"{report.lookups} lookups, {report.answered} answered ({report.answered_rate:.0%}), "
+            f"{report.unanswered} without a confident answer, {report.errors} failed{latency}."
+        )
+
+        table = Table(title="Lookups per surface", title_justify="left")
+        table.add_column("Surface")
+        table.add_column("Lookups", justify="right")
+        table.add_column("Answered", justify="right")
+        table.add_column("Rate", justify="right")
+        for s in report.surfaces:
+            table.add_row(s.surface, str(s.lookups), str(s.answered), f"{s.answered_rate:.0%}")
+        console.print(table)
+
+        table = Table(title="Top situations", title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("Situation (redacted)", overflow="fold")
+        table.add_column("Answered", justify="right")
+        table.add_column("Tip", overflow="fold")
+        for s in report.top_situations:
+            table.add_row(
+                str(s.count), _plain(s.text), f"{s.answered}/{s.count}", _plain(s.title or "—")
+            )
+        console.print(table)
+
+        table = Table(
+            title="No confident answer, by nearest tip (what to write next)", title_justify="left"
+        )
+        table.add_column("#", justify="right")
+        table.add_column("Nearest tip", overflow="fold")
+        table.add_column("What reps asked", overflow="fold")
+        for gap in report.gaps:
+            examples = "\n".join(f"{s.count}× {_plain(s.text)}" for s in gap.situations)
+            table.add_row(
+                str(gap.count), _plain(gap.title or gap.tip_id or "(no tip close)"), examples
+            )
+        if not report.gaps:
+            table.add_row("0", "—", "Every lookup got a confident answer.")
+        console.print(table)
+
+    table = Table(title="Helpfulness per tip", title_justify="left")
+    table.add_column("Tip", overflow="fold")
+    table.add_column("👍", justify="right")
+    table.add_column("👎", justify="right")
+    table.add_column("Helpful", justify="right")
+    table.add_column("What was wrong (redacted)", overflow="fold")
+    for h in report.helpfulness:
+        table.add_row(
+            _plain(h.title or h.tip_id),
+            str(h.up),
+            str(h.down),
+            f"{h.ratio:.0%}",
+            "\n".join(_plain(c) for c in h.comments[:3]),
+        )
+    if not report.helpfulness:
+        table.add_row("—", "0", "0", "—", "No 👍/👎 in this period.")
+    console.print(table)
+
+
+def _plain(text: str) -> str:
+    """Rep text as literal text: rich must not read "[bold]" in it as markup."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def write_plot(report: Report, path: Path) -> Path:
+    """A PNG: lookups per day (answered and not) above, the answered rate per day below."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, DateFormatter, DayLocator
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    days = [d.day for d in report.days]
+    answered = [d.answered for d in report.days]
+    others = [d.lookups - d.answered for d in report.days]
+    rates = [
+        d.answered_rate * 100 if d.answered_rate is not None else float("nan") for d in report.days
+    ]
+
+    width = max(7.0, min(12.0, 0.25 * len(days) + 5))
+    figure = Figure(figsize=(width, 5.6), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    counts_ax, rate_ax = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    counts_ax.bar(days, answered, color="#2e7d32", label="answered")
+    counts_ax.bar(
+        days, others, bottom=answered, color="#f9a825", label="no confident answer or failed"
+    )
+    counts_ax.set_ylabel("lookups")
+    counts_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    counts_ax.set_ylim(0, max([d.lookups for d in report.days] + [1]) * 1.1)
+    counts_ax.grid(axis="y", alpha=0.3)
+    counts_ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, fontsize=8, frameon=False)
+
+    marker = "o" if len(days) <= 60 else None
+    rate_ax.plot(days, rates, color="#1565c0", marker=marker, linewidth=2)
+    rate_ax.set_ylim(0, 105)
+    rate_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    rate_ax.set_ylabel("answered")
+    rate_ax.grid(axis="y", alpha=0.3)
+    if len(days) <= 16:
+        rate_ax.xaxis.set_major_locator(DayLocator())
+        rate_ax.xaxis.set_major_formatter(DateFormatter("%a\n%b %d"))
+    else:
+        locator = AutoDateLocator(maxticks=12)
+        rate_ax.xaxis.set_major_locator(locator)
+        rate_ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    if not report.lookups:
+        counts_ax.text(
+            0.5,
+            0.5,
+            "No lookups in this period",
+            ha="center",
+            va="center",
+            transform=counts_ax.transAxes,
+            fontsize=12,
+            color="#555555",
+        )
+
+    summary = (
+        f"{report.lookups} lookups, {report.answered_rate:.0%} answered"
+        if report.lookups
+        else "no lookups"
+    )
+    figure.suptitle(
+        f"Tip Coach lookups per day, {report.start:%Y-%m-%d} to {report.end:%Y-%m-%d}: {summary}",
+        fontsize=11,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    return path
+
+
+def main(
+    settings: Settings,
+    since: str = "7d",
+    as_json: bool = False,
+    plot: Path | None = None,
+    console: Console | None = None,
+    err_console: Console | None = None,
+) -> int:
+    """``coach report``: 0 on success, 2 for a bad argument, 1 when the store or plot fails.
+
+    The report goes to ``console`` (stdout), error messages to ``err_console`` (stderr).
+    """
+    from rich.console import Console
+
+    out = console or Console()
+    err = err_console or Console(stderr=True, highlight=False)
+    try:
+        period = parse_since(since)
+    except BadSince as exc:
+        err.print(f"[red]Error:[/red] {_plain(str(exc))}")
+        return 2
+
+    from bot.storage import StorageError, Store
+
+    try:
+        with Store.open(settings) as store:
+            report = build_report(store, period, datetime.now(UTC))
+    except StorageError as exc:
+        err.print(f"[red]Error:[/red] {_plain(str(exc))}")
+        return 1
+
+    if plot is not None:
+        if plot.suffix.lower() != ".png":
+            err.print(f"[red]Error:[/red] --plot writes a PNG; name the file like {plot.stem}.png.")
+            return 2
+        try:
+            write_plot(report, plot)
+        except OSError as exc:
+            err.print(f"[red]Error:[/red] cannot write the chart to {plot}: {exc.strerror or exc}.")
+            return 1
+
+    if as_json:
+        out.file.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+        out.file.flush()
+    else:
+        render(report, out, period)
+        if plot is not None:
+            out.print(f"Chart written to {plot}.")
+    return 0

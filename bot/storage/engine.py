@@ -1,0 +1,95 @@
+"""Build the SQLAlchemy engine for a database URL, with the settings each backend needs.
+
+SQLite is the zero-setup default, so it gets what makes it safe for several processes:
+WAL journal, a generous busy timeout and foreign keys on. Postgres gets pre-ping so a
+web process survives a database restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from bot.storage.errors import StorageError
+
+#: Seconds a SQLite writer waits for another process's lock before giving up.
+SQLITE_BUSY_TIMEOUT = 30.0
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse ``url``; Heroku's ``postgres://`` and bare ``postgresql://`` use psycopg 3."""
+    if isinstance(url, str):
+        text = url.strip()
+        for prefix in ("postgres://", "postgresql://"):
+            if text.startswith(prefix):
+                text = "postgresql+psycopg://" + text[len(prefix) :]
+        try:
+            return make_url(text)
+        except ArgumentError as exc:
+            raise StorageError(f"DATABASE_URL is not a database URL ({exc}).") from None
+    return url
+
+
+def display_url(url: URL) -> str:
+    """The URL with any password masked, for messages and logs."""
+    return url.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The database file of a SQLite URL, or None for in-memory databases."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str | URL) -> Engine:
+    """An engine for ``url``; creates a SQLite file's directory so a fresh data dir just works."""
+    parsed = normalise_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            path = sqlite_path(parsed)
+            kwargs: dict[str, Any] = {
+                "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False}
+            }
+            if path is None:
+                kwargs["poolclass"] = StaticPool  # one shared in-memory database
+            else:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StorageError(
+                        f"Cannot create the directory for the database {path} ({exc.strerror}). "
+                        "Check COACH_DATA_DIR or DATABASE_URL."
+                    ) from None
+            engine = create_engine(parsed, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(
+            parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800
+        )
+    except (NoSuchModuleError, ImportError):
+        raise StorageError(
+            f"DATABASE_URL {display_url(parsed)!r} names a database this install has no "
+            "driver for; "
+            "use sqlite:///path/to/file.sqlite3 or postgresql://user@host/db."
+        ) from None

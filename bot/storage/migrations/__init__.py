@@ -1,0 +1,1 @@
+"""Alembic migration scripts for Tip Coach's database (run by ``bot.storage.migrate``)."""

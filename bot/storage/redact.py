@@ -1,0 +1,212 @@
+"""Redact personal data from reps' text before it is stored or logged.
+
+Reps paste what customers wrote, so situation text can hold e-mail addresses, phone
+numbers, card numbers and account or order numbers. :func:`redact` swaps them for
+placeholders (``[email]``, ``[phone]``, ``[card]``, ``[number]``) and leaves ordinary
+customer-service prose ("refund takes 7-10 days", "call back at 3pm") readable.
+:class:`RedactingFilter` does the same to log records.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+EMAIL = "[email]"
+PHONE = "[phone]"
+CARD = "[card]"
+NUMBER = "[number]"
+
+#: Slack wraps links it recognises: <mailto:a@b.co|a@b.co>, <tel:+15551234567|555 123 4567>.
+_SLACK_MAILTO = re.compile(r"<mailto:[^>]*>", re.IGNORECASE)
+_SLACK_TEL = re.compile(r"<tel:[^>]*>", re.IGNORECASE)
+
+_EMAIL = re.compile(
+    r"[^\s@<>()\[\],;:\"\\]+"  # local part: anything an address may hold, up to markup
+    r"(?:@|\s?[\[(]at[\])]\s?)"  # also "john [at] example [dot] com"
+    r"[\w-]+(?:(?:\.|\s?[\[(]dot[\])]\s?)[\w-]+)+",
+    re.IGNORECASE,
+)
+
+#: Runs of digit groups joined by one separator (space, dot, dash, slash, brackets).
+_SP = r"[ \u00a0\t]"
+_SEP = rf"(?:{_SP}?[-.\u2010-\u2015/]{_SP}?|{_SP}|\){_SP}?|{_SP}?\()"
+_DIGITS = re.compile(rf"(?<!\d)\+?\(?\d+(?:{_SEP}\d+)*\)?")
+
+# Digit runs that are prose, not personal data: dates, year and time ranges, prices.
+_ISO_DATE = re.compile(r"(?:19|20)\d\d([-./])(0?[1-9]|1[0-2])\1(0?[1-9]|[12]\d|3[01])")
+_DMY_DATE = re.compile(r"(0?[1-9]|[12]\d|3[01])([-./])(0?[1-9]|[12]\d|3[01])\2(?:19|20)?\d\d")
+_YEAR_RANGE = re.compile(r"((?:19|20)\d\d) ?[-\u2013] ?((?:19|20)?\d\d)")
+_TIME_RANGE = re.compile(r"\d{1,2}[.:]\d\d ?- ?\d{1,2}[.:]\d\d")
+_AMOUNT = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d\d)?|\d{1,5}(?:[.,]\d\d)?")
+_CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|cad|aud))\s?$", re.IGNORECASE)
+
+#: Shortest digit run treated as an account/order/reference number.
+MIN_NUMBER_DIGITS = 6
+
+
+def is_date_like(candidate: str) -> bool:
+    """Dates ("2024-01-15", "12/05/2024") and year or time ranges stay readable."""
+    if _ISO_DATE.fullmatch(candidate) or _DMY_DATE.fullmatch(candidate):
+        return True
+    if _TIME_RANGE.fullmatch(candidate):
+        return True
+    years = _YEAR_RANGE.fullmatch(candidate)
+    if years:
+        first, second = years.group(1), years.group(2)
+        last = int(first[:2] + second) if len(second) == 2 else int(second)
+        return 0 < last - int(first) <= 10
+    return False
+
+
+def luhn_ok(digits: str) -> bool:
+    """True when ``digits`` passes the Luhn checksum every payment card number carries."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _is_phone_shaped(candidate: str, digit_count: int) -> bool:
+    """International prefix, brackets or separators: how people write phone numbers (E.164 ≤ 15)."""
+    if candidate.startswith("+"):
+        return 6 <= digit_count <= 15
+    if not 7 <= digit_count <= 15:
+        return False
+    if "(" in candidate:
+        return True
+    return any(sep in candidate for sep in " -.\u00a0") or digit_count in (10, 11)
+
+
+def _classify(candidate: str, before: str) -> str | None:
+    """The placeholder for a run of digits, or None to keep it (dates, prices, short numbers)."""
+    digits = "".join(ch for ch in candidate if ch.isdigit())
+    count = len(digits)
+    if count < MIN_NUMBER_DIGITS:
+        return None
+    stripped = candidate.strip("()+ ")
+    if is_date_like(stripped):
+        return None
+    if _CURRENCY_BEFORE.search(before) and _AMOUNT.fullmatch(stripped):
+        return None  # "$1,249.99" is a price, not an account number
+    if 13 <= count <= 19 and luhn_ok(digits) and not candidate.startswith(("+", "(")):
+        return CARD  # cards never start with "+" or a bracket; phones do
+    if _is_phone_shaped(candidate, count):
+        return PHONE
+    return NUMBER
+
+
+def _redact_digits(text: str) -> str:
+    out: list[str] = []
+    last = 0
+    for match in _DIGITS.finditer(text):
+        candidate = match.group(0)
+        start, end = match.span()
+        # Keep brackets that belong to the prose, not to a number like "(555) 123-4567".
+        opened, closed = candidate.count("("), candidate.count(")")
+        if candidate.endswith(")") and (
+            closed > opened or (opened == closed == 1 and candidate[0] == "(")
+        ):
+            candidate = candidate[:-1]
+            end -= 1
+            closed -= 1
+        if candidate.startswith("(") and closed == 0:
+            candidate = candidate[1:]
+            start += 1
+        placeholder = _classify(candidate, text[max(0, start - 8) : start])
+        if placeholder is None:
+            continue
+        out.append(text[last:start])
+        out.append(placeholder)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def redact(text: str) -> str:
+    """``text`` with e-mail addresses, phone, card and long numbers replaced by placeholders."""
+    if not text:
+        return text
+    text = _SLACK_MAILTO.sub(EMAIL, text)
+    text = _SLACK_TEL.sub(PHONE, text)
+    text = _EMAIL.sub(EMAIL, text)
+    return _redact_digits(text)
+
+
+def redact_optional(text: str | None) -> str | None:
+    """:func:`redact` that passes None through (optional comments, error messages)."""
+    return None if text is None else redact(text)
+
+
+#: LogRecord attributes that are the logging machinery's own, never user text.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
+
+
+#: A whole field value that is one of Slack's own ids or timestamps (channel, user, team,
+#: event id, message ts, trigger id): not personal data, and the logs need them intact.
+_SLACK_IDENTIFIER = re.compile(
+    r"[UWCGDTEBFSA][A-Z0-9]{6,14}|Ev[A-Za-z0-9]{6,}|\d{9,10}\.\d{6}|\d+\.\d+\.[0-9a-f]{16,}"
+)
+
+
+def is_slack_identifier(value: str) -> bool:
+    """True for a value like "C0123ABCD", "Ev0PV52K21", "1700000000.000100"."""
+    return _SLACK_IDENTIFIER.fullmatch(value) is not None
+
+
+def _redact_value(value: Any, depth: int = 0) -> Any:
+    """Redact strings inside ``extra`` values (structured logs pass dicts and lists)."""
+    if isinstance(value, str):
+        return value if is_slack_identifier(value) else redact(value)
+    if depth >= 4:
+        return value
+    if isinstance(value, dict):
+        return {key: _redact_value(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(item, depth + 1) for item in value)
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every log record's message, arguments, ``extra`` strings and traceback text.
+
+    Install it on the handlers (``install_log_redaction()``) rather than on a logger:
+    a logger's filters do not see records that propagate up from child loggers.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep what we have, redacted
+            message = f"{record.msg} {record.args}"
+        record.msg = redact(message)
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _RECORD_FIELDS:
+                setattr(record, key, _redact_value(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def install_log_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
+    """Add one :class:`RedactingFilter` to every handler of ``logger`` (default: the root)."""
+    target = logger or logging.getLogger()
+    flt = RedactingFilter()
+    for handler in target.handlers:
+        if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
+            handler.addFilter(flt)
+    return flt

@@ -1,0 +1,616 @@
+"""The store every Tip Coach process shares: one database, nothing shared kept in memory.
+
+De-duplication of Slack events, the (redacted) query log, feedback, the weekly post
+claims and slack-sdk's installation and OAuth state stores all live in one SQLAlchemy
+database: a SQLite file in the data directory by default, Postgres via ``DATABASE_URL``.
+The schema is created and migrated by Alembic when the store opens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from alembic.util import CommandError
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql import Insert
+
+from bot.storage import migrate
+from bot.storage.engine import display_url, make_engine, normalise_url
+from bot.storage.errors import StorageError, UnknownRecord
+from bot.storage.redact import redact, redact_optional
+from bot.storage.schema import (
+    feedback,
+    processed_events,
+    query_log,
+    slack_bots,
+    slack_installations,
+    slack_oauth_states,
+    weekly_posts,
+)
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from retrieval.models import Answer
+
+log = logging.getLogger(__name__)
+
+#: Where a lookup came from (``surface`` in the query log).
+SURFACES = frozenset({"dm", "mention", "thread", "slash", "button", "home", "cli"})
+
+#: Processed event ids are only needed while Slack may still retry (minutes); keep a day.
+EVENT_TTL = timedelta(days=1)
+#: Opportunistic clean-ups run at most this often per process.
+PURGE_EVERY = timedelta(hours=1)
+#: A weekly claim not confirmed within this time is presumed dead and may be taken over.
+DEFAULT_WEEKLY_LEASE = timedelta(minutes=15)
+
+MAX_TEXT = 4000
+MAX_COMMENT = 3000
+MAX_ERROR = 300
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class QueryRow:
+    """One logged lookup (text already redacted)."""
+
+    id: int
+    created_at: datetime
+    team_id: str | None
+    user_id: str | None
+    surface: str
+    text: str
+    answered: bool
+    confidence: float | None
+    tip_id: str | None
+    nearest_tip_id: str | None
+    nearest_title: str | None
+    chunk_ids: tuple[str, ...]
+    suggestion_ids: tuple[str, ...]
+    latency_ms: float
+    error: str | None
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """One 👍/👎 on an answer (comment already redacted)."""
+
+    id: int
+    created_at: datetime
+    team_id: str | None
+    user_id: str | None
+    query_id: int | None
+    tip_id: str
+    chunk_ids: tuple[str, ...]
+    helpful: bool
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class WeeklyRow:
+    """One channel's weekly tip for one week: ``status`` is "claimed" until Slack confirms."""
+
+    channel: str
+    week_key: str
+    tip_id: str
+    owner: str
+    status: str
+    claimed_at: datetime
+    posted_at: datetime | None
+    ts: str | None
+
+
+def _query_row(row: Any) -> QueryRow:
+    return QueryRow(
+        id=int(row.id),
+        created_at=row.created_at,
+        team_id=row.team_id,
+        user_id=row.user_id,
+        surface=row.surface,
+        text=row.text,
+        answered=bool(row.answered),
+        confidence=row.confidence,
+        tip_id=row.tip_id,
+        nearest_tip_id=row.nearest_tip_id,
+        nearest_title=row.nearest_title,
+        chunk_ids=tuple(row.chunk_ids or ()),
+        suggestion_ids=tuple(row.suggestion_ids or ()),
+        latency_ms=float(row.latency_ms),
+        error=row.error,
+    )
+
+
+def _feedback_row(row: Any) -> FeedbackRow:
+    return FeedbackRow(
+        id=int(row.id),
+        created_at=row.created_at,
+        team_id=row.team_id,
+        user_id=row.user_id,
+        query_id=row.query_id,
+        tip_id=row.tip_id,
+        chunk_ids=tuple(row.chunk_ids or ()),
+        helpful=bool(row.helpful),
+        comment=row.comment,
+    )
+
+
+def _weekly_row(row: Any) -> WeeklyRow:
+    return WeeklyRow(
+        channel=row.channel,
+        week_key=row.week_key,
+        tip_id=row.tip_id,
+        owner=row.owner,
+        status=row.status,
+        claimed_at=row.claimed_at,
+        posted_at=row.posted_at,
+        ts=row.ts,
+    )
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _ids(values: Sequence[str]) -> list[str]:
+    if isinstance(values, str):  # a lone id passed where a list was meant
+        return [values]
+    return [str(v) for v in values]
+
+
+class Store:
+    """Shared state of all Tip Coach processes: open with :meth:`open` or :meth:`from_url`.
+
+    Every method is one short transaction, safe to call from many threads and processes;
+    the only in-memory state is when this process last ran its opportunistic clean-ups.
+    """
+
+    def __init__(self, engine: Engine, *, retention_days: int = 90) -> None:
+        """Wrap an engine whose schema is already migrated; use :meth:`open` or :meth:`from_url`."""
+        self.engine = engine
+        self.retention_days = retention_days
+        self._last_event_purge: datetime | None = None
+        self._last_retention_purge: datetime | None = None
+
+    # -- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        """The store for ``settings.database_url``, schema created or upgraded."""
+        return cls.from_url(settings.database_url, retention_days=settings.retention_days)
+
+    @classmethod
+    def from_url(
+        cls, url: str | URL, *, retention_days: int = 90, migrate_schema: bool = True
+    ) -> Store:
+        """The store for an explicit SQLAlchemy URL (``postgres://`` accepted)."""
+        if retention_days < 1:
+            raise StorageError(
+                "COACH_RETENTION_DAYS must be at least 1 (days of query log to keep)."
+            )
+        parsed = normalise_url(url)
+        engine = make_engine(parsed)
+        if migrate_schema:
+            try:
+                migrate.upgrade(engine)
+            except OperationalError as exc:
+                engine.dispose()
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                raise StorageError(
+                    f"Cannot open the database {display_url(parsed)} ({reason}). "
+                    "Check DATABASE_URL (or COACH_DATA_DIR for the default SQLite file)."
+                ) from None
+            except SQLAlchemyError as exc:
+                engine.dispose()
+                orig = getattr(exc, "orig", None) or exc
+                reason = str(orig).strip().splitlines()[0]
+                raise StorageError(
+                    f"Cannot create or upgrade the schema in {display_url(parsed)} ({reason})."
+                ) from exc
+            except CommandError as exc:  # e.g. a revision this (older) code does not know
+                engine.dispose()
+                raise StorageError(
+                    f"The database {display_url(parsed)} has a schema this version of Tip Coach "
+                    f"does not know ({exc}); it was probably upgraded by a newer release. "
+                    "Run the newer release, or point DATABASE_URL at another database."
+                ) from None
+        return cls(engine, retention_days=retention_days)
+
+    def close(self) -> None:
+        """Release pooled connections (the database itself is untouched)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({display_url(self.engine.url)!r})"
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _insert_ignore(self, table: Any) -> Insert:
+        """INSERT that does nothing on a key conflict (no error in the server log)."""
+        name = self.engine.dialect.name
+        if name == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        if name == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        return insert(table)
+
+    def _insert_once(self, table: Any, values: dict[str, Any]) -> bool:
+        """True if this call inserted the row, False if its key was already there."""
+        key = next(iter(table.primary_key.columns))
+        stmt = self._insert_ignore(table).values(**values)
+        try:
+            with self.engine.begin() as conn:
+                if self.engine.dialect.insert_returning:
+                    # RETURNING says for sure whether a row went in (rowcount may be -1).
+                    return conn.execute(stmt.returning(key)).first() is not None
+                return conn.execute(stmt).rowcount == 1
+        except IntegrityError:  # dialects without ON CONFLICT
+            return False
+
+    # -- Slack event de-duplication -----------------------------------------------------
+
+    def claim_event(self, event_id: str, *, now: datetime | None = None) -> bool:
+        """True exactly once per ``event_id`` across every process sharing the database."""
+        if not event_id or not event_id.strip():
+            raise ValueError("claim_event needs a non-empty Slack event id")
+        key = event_id.strip()
+        if len(key) > 255:
+            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+        moment = _now(now)
+        claimed = self._insert_once(processed_events, {"event_id": key, "received_at": moment})
+        if self._last_event_purge is None or moment - self._last_event_purge >= PURGE_EVERY:
+            self._last_event_purge = moment
+            self.purge_events(now=moment)
+        return claimed
+
+    def purge_events(
+        self, *, older_than: timedelta = EVENT_TTL, now: datetime | None = None
+    ) -> int:
+        """Forget processed event ids older than ``older_than``; Slack stopped retrying them."""
+        cutoff = _now(now) - older_than
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(processed_events).where(processed_events.c.received_at < cutoff)
+            ).rowcount
+
+    # -- query log ----------------------------------------------------------------------
+
+    def log_query(
+        self,
+        *,
+        team_id: str | None,
+        user_id: str | None,
+        surface: str,
+        text: str,
+        answer: Answer | None,
+        latency_ms: float,
+        error: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Record one lookup, redacting ``text`` (and ``error``) first; returns the row id."""
+        if surface not in SURFACES:
+            raise ValueError(f"unknown surface {surface!r}; expected one of {sorted(SURFACES)}")
+        moment = _now(now)
+        answered = bool(answer is not None and answer.answered and answer.tips)
+        tip_id = nearest_id = nearest_title = None
+        chunk_ids: list[str] = []
+        suggestion_ids: list[str] = []
+        if answer is not None:
+            suggestion_ids = [s.tip_id for s in answer.suggestions]
+            if answered:
+                top = answer.tips[0]
+                tip_id = nearest_id = top.id
+                nearest_title = top.title
+                chunk_ids = list(top.chunk_ids)
+            elif answer.suggestions:
+                nearest_id = answer.suggestions[0].tip_id
+                nearest_title = answer.suggestions[0].title
+        values = {
+            "created_at": moment,
+            "team_id": team_id,
+            "user_id": user_id,
+            "surface": surface,
+            "text": _clip(redact(text or ""), MAX_TEXT),
+            "answered": answered,
+            "confidence": float(answer.confidence) if answer is not None else None,
+            "tip_id": tip_id,
+            "nearest_tip_id": nearest_id,
+            "nearest_title": _clip(nearest_title, 300),
+            "chunk_ids": chunk_ids,
+            "suggestion_ids": suggestion_ids,
+            "latency_ms": float(latency_ms),
+            "error": _clip(redact_optional(error), MAX_ERROR),
+        }
+        with self.engine.begin() as conn:
+            row_id = conn.execute(insert(query_log).values(**values)).inserted_primary_key[0]
+        if self._last_retention_purge is None or moment - self._last_retention_purge >= PURGE_EVERY:
+            self._last_retention_purge = moment
+            self.purge_older_than(self.retention_days, now=moment)
+        return int(row_id)
+
+    def recent_queries(
+        self, *, team_id: str | None, user_id: str, limit: int = 5
+    ) -> list[QueryRow]:
+        """A rep's own latest lookups, newest first (for the App Home)."""
+        team_match = (
+            query_log.c.team_id.is_(None) if team_id is None else query_log.c.team_id == team_id
+        )
+        stmt = (
+            select(query_log)
+            .where(team_match, query_log.c.user_id == user_id)
+            .order_by(query_log.c.created_at.desc(), query_log.c.id.desc())
+            .limit(max(0, limit))
+        )
+        with self.engine.connect() as conn:
+            return [_query_row(row) for row in conn.execute(stmt)]
+
+    def queries_between(self, start: datetime, end: datetime) -> list[QueryRow]:
+        """Every lookup with ``start <= created_at < end``, oldest first (for reports)."""
+        stmt = (
+            select(query_log)
+            .where(query_log.c.created_at >= _now(start), query_log.c.created_at < _now(end))
+            .order_by(query_log.c.created_at, query_log.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_query_row(row) for row in conn.execute(stmt)]
+
+    def lookups_per_tip(
+        self, since: datetime, until: datetime | None = None, *, team_id: str | None = None
+    ) -> dict[str, int]:
+        """How often each tip was the answer in a period (the weekly post's "reps asked ...")."""
+        conditions = [
+            query_log.c.created_at >= _now(since),
+            query_log.c.answered.is_(True),
+            query_log.c.tip_id.is_not(None),
+        ]
+        if until is not None:
+            conditions.append(query_log.c.created_at < _now(until))
+        if team_id is not None:
+            conditions.append(query_log.c.team_id == team_id)
+        stmt = (
+            select(query_log.c.tip_id, func.count()).where(*conditions).group_by(query_log.c.tip_id)
+        )
+        with self.engine.connect() as conn:
+            return {tip: int(count) for tip, count in conn.execute(stmt)}
+
+    def tip_titles(self, tip_ids: Iterable[str]) -> dict[str, str]:
+        """Titles of tips as last seen in the query log (reports run without the corpus)."""
+        wanted = sorted({t for t in tip_ids if t})
+        if not wanted:
+            return {}
+        stmt = (
+            select(query_log.c.nearest_tip_id, query_log.c.nearest_title)
+            .where(query_log.c.nearest_tip_id.in_(wanted), query_log.c.nearest_title.is_not(None))
+            .order_by(query_log.c.created_at)
+        )
+        with self.engine.connect() as conn:
+            return {tip: title for tip, title in conn.execute(stmt)}
+
+    # -- feedback -----------------------------------------------------------------------
+
+    def record_feedback(
+        self,
+        *,
+        team_id: str | None,
+        user_id: str | None,
+        query_id: int | None,
+        tip_id: str,
+        chunk_ids: Sequence[str],
+        helpful: bool,
+        comment: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Store a 👍/👎 with the tip and chunk ids; ``comment`` is redacted. Returns its id."""
+        if not tip_id:
+            raise ValueError("record_feedback needs the tip id the rep rated")
+        comment = _clip(redact_optional(comment.strip() if comment else None) or None, MAX_COMMENT)
+        # A query id from an old button may point at a purged row: keep the feedback, drop the link.
+        linked = (
+            select(query_log.c.id).where(query_log.c.id == int(query_id)).scalar_subquery()
+            if query_id is not None
+            else None
+        )
+        values = {
+            "created_at": _now(now),
+            "team_id": team_id,
+            "user_id": user_id,
+            "query_id": linked,
+            "tip_id": tip_id,
+            "chunk_ids": _ids(chunk_ids),
+            "helpful": bool(helpful),
+            "comment": comment,
+        }
+        with self.engine.begin() as conn:
+            row_id = conn.execute(insert(feedback).values(**values)).inserted_primary_key[0]
+        return int(row_id)
+
+    def update_feedback_comment(self, feedback_id: int, comment: str) -> None:
+        """Attach the 👎 modal's "what was wrong" text (redacted) to earlier feedback."""
+        text = _clip(redact(comment.strip()) if comment and comment.strip() else None, MAX_COMMENT)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(feedback).where(feedback.c.id == int(feedback_id)).values(comment=text)
+            )
+        if result.rowcount == 0:
+            raise UnknownRecord(
+                f"No feedback #{feedback_id} (it may have been deleted by retention)."
+            )
+
+    def feedback_between(self, start: datetime, end: datetime) -> list[FeedbackRow]:
+        """Every feedback with ``start <= created_at < end``, oldest first (for reports)."""
+        stmt = (
+            select(feedback)
+            .where(feedback.c.created_at >= _now(start), feedback.c.created_at < _now(end))
+            .order_by(feedback.c.created_at, feedback.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_feedback_row(row) for row in conn.execute(stmt)]
+
+    # -- retention ----------------------------------------------------------------------
+
+    def purge_older_than(self, days: int, now: datetime | None = None) -> int:
+        """Delete query log and feedback rows older than ``days``; returns how many went.
+
+        Also drops stale event ids and expired OAuth states, which nobody needs any more.
+        Weekly post history is kept: the rotation needs it.
+        """
+        if days < 1:
+            raise ValueError("retention must be at least 1 day")
+        moment = _now(now)
+        cutoff = moment - timedelta(days=days)
+        with self.engine.begin() as conn:
+            removed = conn.execute(delete(feedback).where(feedback.c.created_at < cutoff)).rowcount
+            removed += conn.execute(
+                delete(query_log).where(query_log.c.created_at < cutoff)
+            ).rowcount
+            conn.execute(
+                delete(processed_events).where(processed_events.c.received_at < moment - EVENT_TTL)
+            )
+            conn.execute(
+                delete(slack_oauth_states).where(
+                    slack_oauth_states.c.expire_at
+                    < moment.replace(tzinfo=None)  # slack-sdk stores naive UTC
+                )
+            )
+        if removed:
+            log.info(
+                "retention: deleted %d query log/feedback rows older than %d days", removed, days
+            )
+        return removed
+
+    # -- weekly posts -------------------------------------------------------------------
+
+    def claim_weekly(
+        self,
+        *,
+        channel: str,
+        week_key: str,
+        tip_id: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta = DEFAULT_WEEKLY_LEASE,
+    ) -> bool:
+        """Claim (channel, week) before posting: True for exactly one claimant.
+
+        A claim that was never confirmed (its process died mid-post) can be taken over once
+        it is older than ``lease``; a posted week can never be claimed again. ``owner``
+        should identify the process (host:pid) for the logs.
+        """
+        moment = _now(now)
+        if self._insert_once(
+            weekly_posts,
+            {
+                "channel": channel,
+                "week_key": week_key,
+                "tip_id": tip_id,
+                "owner": owner,
+                "status": "claimed",
+                "claimed_at": moment,
+            },
+        ):
+            return True
+        takeover = (
+            update(weekly_posts)
+            .where(
+                weekly_posts.c.channel == channel,
+                weekly_posts.c.week_key == week_key,
+                weekly_posts.c.status == "claimed",
+                weekly_posts.c.claimed_at < moment - lease,
+            )
+            .values(owner=owner, tip_id=tip_id, claimed_at=moment)
+        )
+        with self.engine.begin() as conn:
+            taken = conn.execute(takeover).rowcount == 1
+        if taken:
+            log.warning(
+                "weekly: took over a stale claim for %s %s (owner %s)", channel, week_key, owner
+            )
+        return taken
+
+    def mark_weekly_posted(self, *, channel: str, week_key: str, ts: str, now: datetime) -> None:
+        """Slack confirmed the post: the week is done for this channel."""
+        stmt = (
+            update(weekly_posts)
+            .where(weekly_posts.c.channel == channel, weekly_posts.c.week_key == week_key)
+            .values(status="posted", ts=ts, posted_at=_now(now))
+        )
+        with self.engine.begin() as conn:
+            if conn.execute(stmt).rowcount == 0:
+                raise UnknownRecord(f"No weekly claim for {channel} {week_key} to mark as posted.")
+
+    def release_weekly(self, *, channel: str, week_key: str) -> None:
+        """Free an unconfirmed claim after a failed post, so a later run can post the week."""
+        stmt = delete(weekly_posts).where(
+            weekly_posts.c.channel == channel,
+            weekly_posts.c.week_key == week_key,
+            weekly_posts.c.status == "claimed",
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def weekly_posts(self, channel: str) -> list[WeeklyRow]:
+        """A channel's weekly history (claimed and posted), oldest week first."""
+        stmt = (
+            select(weekly_posts)
+            .where(weekly_posts.c.channel == channel)
+            .order_by(weekly_posts.c.week_key)
+        )
+        with self.engine.connect() as conn:
+            return [_weekly_row(row) for row in conn.execute(stmt)]
+
+    # -- Slack installations (multi-workspace) ------------------------------------------
+
+    def installation_store(self, client_id: str) -> SQLAlchemyInstallationStore:
+        """slack-sdk's installation store on this database (tables made by our migrations)."""
+        return SQLAlchemyInstallationStore(client_id=client_id, engine=self.engine, logger=log)
+
+    def oauth_state_store(self, expiration_seconds: int = 600) -> SQLAlchemyOAuthStateStore:
+        """slack-sdk's OAuth state store on this database, shared by every web process."""
+        return SQLAlchemyOAuthStateStore(
+            expiration_seconds=expiration_seconds, engine=self.engine, logger=log
+        )
+
+    def delete_installation(self, team_id: str | None, enterprise_id: str | None = None) -> int:
+        """Delete a workspace's (or org's) tokens: ``app_uninstalled``/``tokens_revoked``.
+
+        Removes every installation and bot row of that team for every client id; returns
+        how many rows went.
+        """
+        if team_id is None and enterprise_id is None:
+            raise ValueError("delete_installation needs a team id or an enterprise id")
+        removed = 0
+        with self.engine.begin() as conn:
+            for table in (slack_installations, slack_bots):
+                conditions = []
+                if team_id is not None:
+                    conditions.append(table.c.team_id == team_id)
+                if enterprise_id is not None:
+                    conditions.append(table.c.enterprise_id == enterprise_id)
+                else:
+                    conditions.append(
+                        or_(table.c.enterprise_id.is_(None), table.c.enterprise_id == "")
+                    )
+                removed += conn.execute(delete(table).where(and_(*conditions))).rowcount
+        return removed

@@ -1,0 +1,303 @@
+"""Redaction: no e-mail, phone, card or account number survives; ordinary prose does."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+
+import pytest
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
+
+from bot.storage.redact import (
+    CARD,
+    EMAIL,
+    NUMBER,
+    PHONE,
+    RedactingFilter,
+    install_log_redaction,
+    is_date_like,
+    luhn_ok,
+    redact,
+)
+
+# Words reps use, with no digits and no '@', so any digit left in the output is a leak.
+_PHRASE = (
+    "customer wants the supervisor refund angry caller says please account order card call "
+    "me back at my number is email address they are waiting on hold since yesterday and "
+    "still no reply, asked for a manager! (urgent) — said: 'sorry' \"thanks\" ok; no?"
+)
+WORDS = st.sampled_from(_PHRASE.split())
+PROSE = st.lists(WORDS, max_size=8).map(" ".join)
+SEPARATORS = st.sampled_from([" ", "\n", ": ", " (", " - ", ", ", " #", "\t", " '"])
+ENDINGS = st.sampled_from(["", ".", ",", ")", "!", "?", " ", "'", ";"])
+
+DIGIT = st.integers(0, 9).map(str)
+
+
+def digits(n: int) -> st.SearchStrategy[str]:
+    return st.lists(DIGIT, min_size=n, max_size=n).map("".join)
+
+
+def embedded(pii: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[str, str]]:
+    """(the personal datum, a message holding it among ordinary words)."""
+    return st.tuples(pii, PROSE, SEPARATORS, ENDINGS, PROSE).map(
+        lambda t: (t[0], f"{t[1]}{t[2]}{t[0]}{t[3]} {t[4]}")
+    )
+
+
+@st.composite
+def luhn_cards(draw: st.DrawFn) -> str:
+    """Card numbers that pass Luhn: Visa/Mastercard 16, Amex 15, formatted as people type them."""
+    kind = draw(st.sampled_from(["visa", "mc", "amex", "visa13", "long19"]))
+    length = {"visa": 16, "mc": 16, "amex": 15, "visa13": 13, "long19": 19}[kind]
+    prefix = {"visa": "4", "mc": "5" + draw(st.sampled_from("12345")), "amex": "37"}.get(kind, "4")
+    body = prefix + draw(digits(length - len(prefix) - 1))
+    check = next(d for d in "0123456789" if luhn_ok(body + d))
+    number = body + check
+    sep = draw(st.sampled_from(["", " ", "-"]))
+    if kind == "amex":
+        groups = [number[:4], number[4:10], number[10:]]
+    else:
+        groups = [number[i : i + 4] for i in range(0, len(number), 4)]
+    return sep.join(groups)
+
+
+@st.composite
+def phones(draw: st.DrawFn) -> str:
+    """Phone numbers in the shapes reps paste: national, international, dotted, bracketed."""
+    a, b, c = draw(digits(3)), draw(digits(3)), draw(digits(4))
+    shape = draw(st.integers(0, 7))
+    if shape == 0:
+        return f"({a}) {b}-{c}"
+    if shape == 1:
+        return f"{a}-{b}-{c}"
+    if shape == 2:
+        return f"{a}.{b}.{c}"
+    if shape == 3:
+        return f"+1 {a} {b} {c}"
+    if shape == 4:
+        return f"+1-{a}-{b}-{c}"
+    if shape == 5:
+        cc = draw(st.integers(20, 998))
+        groups = draw(st.lists(st.integers(2, 4).flatmap(digits), min_size=2, max_size=3))
+        return f"+{cc} " + " ".join(groups)
+    if shape == 6:
+        return f"0{draw(digits(4))} {draw(digits(6))}"
+    return f"{b}-{c}"  # a 7-digit local number
+
+
+@st.composite
+def long_numbers(draw: st.DrawFn) -> str:
+    """Account/order numbers: 6+ digits, plain or in groups of 3-4 with spaces or dashes."""
+    number = draw(st.integers(6, 24).flatmap(digits))
+    sep = draw(st.sampled_from(["", " ", "-"]))
+    if sep:
+        size = draw(st.integers(3, 4))
+        number = sep.join(number[i : i + size] for i in range(0, len(number), size))
+    # Dates and year ranges are kept on purpose ("2012-2015"); they are not account numbers.
+    assume(not is_date_like(number))
+    return number
+
+
+emails = st.emails().filter(lambda e: len(e) < 120)
+
+
+@given(embedded(emails))
+@example(("jane.doe+vip@example.co.uk", "mail jane.doe+vip@example.co.uk."))
+@example(("o'brien@mail.example.org", "reach o'brien@mail.example.org today"))
+def test_no_email_survives(case: tuple[str, str]) -> None:
+    address, message = case
+    out = redact(message)
+    assert address not in out
+    assert "@" not in out
+    assert EMAIL in out
+
+
+@given(embedded(phones()))
+@example(("+1 (555) 123-4567", "call +1 (555) 123-4567 after lunch"))
+def test_no_phone_survives(case: tuple[str, str]) -> None:
+    _phone, message = case
+    out = redact(message)
+    assert not re.search(r"\d", out)
+    assert PHONE in out
+
+
+@given(embedded(luhn_cards()))
+@example(("4111 1111 1111 1111", "card 4111 1111 1111 1111 declined"))
+def test_no_card_survives_and_cards_are_named(case: tuple[str, str]) -> None:
+    _card, message = case
+    out = redact(message)
+    assert not re.search(r"\d", out)
+    assert CARD in out
+
+
+@given(embedded(long_numbers()))
+def test_no_long_number_survives(case: tuple[str, str]) -> None:
+    _number, message = case
+    out = redact(message)
+    assert not re.search(r"\d", out)
+
+
+def test_a_sixteen_digit_non_luhn_number_is_still_redacted() -> None:
+    assert not luhn_ok("4111111111111112")
+    assert redact("card 4111 1111 1111 1112 please") == f"card {NUMBER} please"
+    assert redact("card 4111111111111111 please") == f"card {CARD} please"
+
+
+@given(st.text(max_size=300))
+@example("ref 1234567 on 20240115, ssn 078051120")
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_arbitrary_text_never_keeps_six_digits_in_a_row_and_is_stable(text: str) -> None:
+    out = redact(text)
+    assert not re.search(r"\d{6,}", out)
+    assert redact(out) == out  # placeholders hold no digits: redaction is idempotent
+
+
+READABLE = [
+    "refund takes 7-10 days",
+    "call back at 3pm",
+    "customer wants the supervisor and none is on shift",
+    "she called 3 times in 2 days about order delays",
+    "the refund of $1,249.99 was approved on 2024-01-15",
+    "price went from $1249.99 to £19.99 overnight",
+    "we had 12 complaints in 2023-2024, up 50% on last year",
+    "opening hours are 9:00-17:30, lunch 12.30-13.30",
+    "delivery was promised for 12/05/2024 but came on 20.05.2024",
+    "caller waited 45 minutes on hold, then 20 more",
+    "wants a 10% discount for 6 months",
+    "ticket escalated to tier 2 after 48 hours",
+    "she is 85 years old and hard of hearing",
+    "Room 101, floor 3, building B",
+    "version 2.4.1 of the app crashes",
+]
+
+
+@pytest.mark.parametrize("text", READABLE)
+def test_ordinary_customer_service_prose_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+SMALL_NUMBER_PROSE = st.tuples(
+    st.sampled_from(
+        [
+            "refund takes {a}-{b} days",
+            "call back at {a}pm",
+            "{a} out of {b} callers",
+            "waited {a} minutes",
+            "from {a}:{b:02d} to {b}:{a:02d}",
+            "{a}% off for {b} months",
+            "happened in {y}",
+            "order placed {y}-{m:02d}-{d:02d}",
+            "back in {y}-{y2}",
+        ]
+    ),
+    st.integers(0, 59),
+    st.integers(0, 59),
+    st.integers(1990, 2030),
+    st.integers(1, 12),
+    st.integers(1, 28),
+    st.integers(1, 9),
+)
+
+
+@given(SMALL_NUMBER_PROSE)
+def test_prose_with_small_numbers_dates_and_years_stays_readable(
+    case: tuple[str, int, int, int, int, int, int],
+) -> None:
+    template, a, b, y, m, d, span = case
+    text = template.format(a=a, b=b, y=y, m=m, d=d, y2=y + span)
+    assert redact(text) == text
+
+
+def test_slack_link_markup_is_redacted_whole() -> None:
+    out = redact("mail <mailto:ann@example.com|ann@example.com> or <tel:+15551234567|555 123 4567>")
+    assert out == f"mail {EMAIL} or {PHONE}"
+
+
+def test_obfuscated_addresses_are_caught() -> None:
+    assert redact("john [at] example [dot] com") == EMAIL
+    assert redact("john(at)example(dot)com") == EMAIL
+
+
+def test_empty_text() -> None:
+    assert redact("") == ""
+
+
+def test_a_ten_thousand_character_description_is_quick() -> None:
+    text = ("customer 555-123-4567 wants a refund for order 1234567 " * 200)[:10_000]
+    out = redact(text)
+    assert "1234567" not in out and "555-123-4567" not in out
+
+
+# -- logs ------------------------------------------------------------------------------
+
+
+def _logger_with_handler() -> tuple[logging.Logger, io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s %(situation)s"))
+    parent = logging.getLogger("redact-test")
+    parent.handlers[:] = [handler]
+    parent.propagate = False
+    parent.setLevel(logging.INFO)
+    install_log_redaction(parent)
+    return logging.getLogger("redact-test.child"), stream
+
+
+def test_log_records_are_redacted_on_the_handler() -> None:
+    child, stream = _logger_with_handler()
+    child.info(
+        "lookup from %s: %s",
+        "ann@example.com",
+        "card 4111 1111 1111 1111",
+        extra={"situation": "call me at (555) 123-4567"},
+    )
+    out = stream.getvalue()
+    for raw in ("ann@example.com", "4111 1111 1111 1111", "123-4567"):
+        assert raw not in out
+    assert EMAIL in out and CARD in out and PHONE in out
+
+
+def test_tracebacks_and_structured_extras_are_redacted() -> None:
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, None)
+    try:
+        raise ValueError("bad account 12345678 for bob@example.org")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    record.payload = {"text": ["ring +44 20 7946 0958"]}
+    assert RedactingFilter().filter(record) is True
+    formatted = logging.Formatter("%(message)s").format(record)
+    assert "12345678" not in formatted and "bob@example.org" not in formatted
+    assert "7946" not in json.dumps(record.payload)
+
+
+def test_install_is_idempotent() -> None:
+    logger = logging.getLogger("redact-test-install")
+    logger.handlers[:] = [logging.NullHandler()]
+    install_log_redaction(logger)
+    install_log_redaction(logger)
+    assert sum(isinstance(f, RedactingFilter) for f in logger.handlers[0].filters) == 1
+
+
+def test_slack_ids_in_structured_fields_stay_usable() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "posted", None, None)
+    record.fields = {
+        "event_id": "Ev0123456789",
+        "channel": "C01234567",
+        "user": "U0123456789",
+        "ts": "1700000000.000100",
+        "situation": "order 12345678 for ann@example.com",
+    }
+    RedactingFilter().filter(record)
+    assert record.fields == {
+        "event_id": "Ev0123456789",
+        "channel": "C01234567",
+        "user": "U0123456789",
+        "ts": "1700000000.000100",
+        "situation": f"order {NUMBER} for {EMAIL}",
+    }

@@ -1,0 +1,339 @@
+"""The gap report on a seeded query log: the numbers, the tables, the JSON and the chart."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from bot.report import (
+    BadSince,
+    admin_summary,
+    build_report,
+    describe_period,
+    group_situations,
+    main,
+    normalise,
+    parse_since,
+)
+from bot.storage import QueryRow, Store
+from config.settings import Settings, load_settings
+
+try:  # tests/ may or may not be a package, depending on the checkout
+    from tests.storage_fixtures import answered, declined
+except ModuleNotFoundError:
+    from storage_fixtures import answered, declined  # type: ignore[no-redef]
+
+pytest_plugins = [answered.__module__]  # fixtures: db_url, pg_url, sqlite_url, store
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SUP = ("tip-sup", "When They Want the Supervisor")
+ANGRY = ("tip-angry", "Calming an Angry Caller")
+TECH = ("tip-tech", "Handling Technical Questions")
+
+
+def seed(store: Store, now: datetime = NOW) -> None:
+    """12 lookups and 7 votes in the last 7 days, plus older rows that must not count."""
+
+    def log(days_ago: float, surface: str, text: str, answer, error: str | None = None) -> int:  # type: ignore[no-untyped-def]
+        return store.log_query(
+            team_id="T1",
+            user_id="U1",
+            surface=surface,
+            text=text,
+            answer=answer,
+            latency_ms=100 + days_ago,
+            error=error,
+            now=now - timedelta(days=days_ago),
+        )
+
+    sup = answered(tip_id=SUP[0], title=SUP[1])
+    angry = answered(tip_id=ANGRY[0], title=ANGRY[1])
+    first = log(0.1, "dm", "customer wants the supervisor", sup)
+    log(1.1, "dm", "customer wants the supervisor", sup)
+    log(1.2, "dm", "customer wants the supervisor", sup)
+    log(2.1, "dm", "The customer wants the SUPERVISOR!", sup)
+    log(2.2, "dm", "customer want the supervisr", sup)  # a typo: still the same situation
+    log(3.1, "mention", "reset my VPN password", declined((TECH, SUP)))
+    log(3.2, "mention", "how do I reset the vpn password?", declined((TECH,)))
+    log(4.1, "mention", "customer wants to sue us, call 555-123-4567", declined((SUP,)))
+    log(4.2, "mention", "asdf", declined(()))
+    log(5.1, "slash", "angry caller", angry)
+    log(5.2, "slash", "angry caller", angry)
+    log(6.1, "slash", "customer angry about billing", None, error="IndexMissing")
+    log(8.0, "dm", "old situation", sup)  # outside the window
+    log(9.0, "dm", "old situation", declined((TECH,)))
+
+    def vote(tip: str, helpful: bool, days_ago: float = 0.5, comment: str | None = None) -> None:
+        store.record_feedback(
+            team_id="T1",
+            user_id="U1",
+            query_id=first,
+            tip_id=tip,
+            chunk_ids=[f"{tip}:step:0"],
+            helpful=helpful,
+            comment=comment,
+            now=now - timedelta(days=days_ago),
+        )
+
+    for _ in range(3):
+        vote(SUP[0], True)
+    vote(SUP[0], False, comment="wrong tip, she wanted a refund to ann@example.com")
+    vote(ANGRY[0], False)
+    vote(ANGRY[0], False)
+    vote("tip-ghost", True)  # a tip nobody looked up in this period
+    vote(SUP[0], False, days_ago=10)  # outside the window
+
+
+def test_report_numbers_on_a_seeded_log(store: Store) -> None:
+    seed(store)
+    report = build_report(store, timedelta(days=7), NOW)
+
+    assert (report.lookups, report.answered, report.errors, report.unanswered) == (12, 7, 1, 4)
+    assert report.answered_rate == pytest.approx(7 / 12)
+    assert [(s.surface, s.lookups, s.answered) for s in report.surfaces] == [
+        ("dm", 5, 5),
+        ("mention", 4, 0),
+        ("slash", 3, 2),
+    ]
+    assert report.latency_p50_ms == pytest.approx(103.1)
+
+    top = report.top_situations
+    assert (top[0].text, top[0].count, top[0].answered, top[0].tip_id, top[0].title) == (
+        "customer wants the supervisor",
+        5,
+        5,
+        "tip-sup",
+        SUP[1],
+    )
+    counts = {s.text: s.count for s in top}
+    assert counts["angry caller"] == 2
+    assert counts["reset my VPN password"] == 2
+    assert counts["customer wants to sue us, call [phone]"] == 1  # redacted before storing
+    assert sum(s.count for s in top) == 12
+
+    assert [(g.tip_id, g.title, g.count) for g in report.gaps] == [
+        ("tip-tech", TECH[1], 2),
+        ("tip-sup", SUP[1], 1),
+        (None, None, 1),
+    ]
+    assert [s.text for s in report.gaps[0].situations] == ["reset my VPN password"]
+    assert report.gaps[0].situations[0].count == 2
+
+    helpfulness = {h.tip_id: h for h in report.helpfulness}
+    assert [h.tip_id for h in report.helpfulness] == ["tip-sup", "tip-angry", "tip-ghost"]
+    sup = helpfulness["tip-sup"]
+    assert (sup.title, sup.up, sup.down, sup.ratio) == (SUP[1], 3, 1, 0.75)
+    assert sup.comments == ("wrong tip, she wanted a refund to [email]",)
+    angry = helpfulness["tip-angry"]
+    assert (angry.title, angry.up, angry.down, angry.ratio) == (ANGRY[1], 0, 2, 0.0)
+    assert helpfulness["tip-ghost"].title is None
+
+    per_day = {d.day: (d.lookups, d.answered) for d in report.days}
+    assert len(report.days) == 8  # 16 Nov 12:00 to 23 Nov 12:00 touches 8 dates
+    assert per_day[date(2026, 11, 23)] == (1, 1)
+    assert per_day[date(2026, 11, 21)] == (2, 2)
+    assert per_day[date(2026, 11, 19)] == (2, 0)
+    assert per_day[date(2026, 11, 17)] == (1, 0)
+    assert per_day[date(2026, 11, 16)] == (0, 0)
+    assert sum(d.lookups for d in report.days) == 12
+
+
+def test_report_json_is_one_serialisable_object(store: Store) -> None:
+    seed(store)
+    data = json.loads(json.dumps(build_report(store, timedelta(days=7), NOW).to_json()))
+    assert data["lookups"] == 12 and data["answered"] == 7 and data["unanswered"] == 4
+    assert data["answered_rate"] == pytest.approx(0.5833, abs=1e-4)
+    assert data["gaps"][0]["tip_id"] == "tip-tech" and data["gaps"][0]["count"] == 2
+    assert data["helpfulness"][0] == {
+        "tip_id": "tip-sup",
+        "title": SUP[1],
+        "up": 3,
+        "down": 1,
+        "ratio": 0.75,
+        "comments": ["wrong tip, she wanted a refund to [email]"],
+    }
+    assert data["since"] == "2026-11-16T12:00:00+00:00"
+
+
+def test_an_empty_log_reports_zeros(store: Store) -> None:
+    report = build_report(store, timedelta(hours=24), NOW)
+    assert (report.lookups, report.answered_rate, report.gaps, report.helpfulness) == (
+        0,
+        0.0,
+        (),
+        (),
+    )
+    assert admin_summary(store, NOW) == ["No lookups in the last 7 days."]
+
+
+def test_admin_summary_is_a_short_gap_report(store: Store) -> None:
+    seed(store)
+    lines = admin_summary(store, NOW)
+    assert lines[0] == "12 lookups in the last 7 days, 58% answered (7)."
+    assert lines[1] == "No confident answer for 4; most often near:"
+    assert lines[2] == "• “Handling Technical Questions”: 2, e.g. “reset my VPN password”"
+    assert lines[-1] == "Least helpful: “Calming an Angry Caller” (0 👍 / 2 👎)."
+    assert len(lines) <= 6
+
+
+# -- grouping ----------------------------------------------------------------------------
+
+
+def _row(text: str, answered_: bool = True, tip: str | None = "t") -> QueryRow:
+    return QueryRow(
+        id=1,
+        created_at=NOW,
+        team_id=None,
+        user_id=None,
+        surface="dm",
+        text=text,
+        answered=answered_,
+        confidence=None,
+        tip_id=tip,
+        nearest_tip_id=tip,
+        nearest_title=None,
+        chunk_ids=(),
+        suggestion_ids=(),
+        latency_ms=1,
+        error=None,
+    )
+
+
+def test_normalise_ignores_case_punctuation_filler_and_word_order() -> None:
+    assert normalise("The customer wants the SUPERVISOR!!") == normalise(
+        "supervisor, customer want"
+    )
+    assert normalise("<@U123> refund please") == normalise("refund")
+    assert normalise("customer does not want a refund") != normalise("customer wants a refund")
+
+
+def test_different_situations_stay_apart() -> None:
+    groups = group_situations(
+        [_row("customer wants a refund"), _row("customer wants the supervisor"), _row("refund")]
+    )
+    assert sorted(g.count for g in groups) == [1, 1, 1]
+
+
+def test_group_wording_is_the_most_used() -> None:
+    rows = [_row("Customer wants supervisor!")] + [_row("customer wants the supervisor")] * 2
+    (group,) = group_situations(rows)
+    assert (group.text, group.count) == ("customer wants the supervisor", 3)
+
+
+# -- since ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7d", timedelta(days=7)),
+        ("24h", timedelta(hours=24)),
+        ("30d", timedelta(days=30)),
+        ("2w", timedelta(weeks=2)),
+        (" 3 days ", timedelta(days=3)),
+        ("1W", timedelta(weeks=1)),
+    ],
+)
+def test_parse_since(value: str, expected: timedelta) -> None:
+    assert parse_since(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "7", "d7", "7x", "-7d", "0d", "1.5d", "99999w", "7d3h"])
+def test_bad_since_is_a_clear_error(value: str) -> None:
+    with pytest.raises(BadSince, match="--since"):
+        parse_since(value)
+
+
+def test_describe_period() -> None:
+    assert [describe_period(parse_since(v)) for v in ("24h", "7d", "2w", "1d", "36h")] == [
+        "24 hours",
+        "7 days",
+        "2 weeks",
+        "24 hours",
+        "36 hours",
+    ]
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def seeded_settings(tmp_path: Path) -> Settings:
+    settings = load_settings(data_dir=tmp_path / "var")
+    with Store.open(settings) as opened:
+        seed(opened, now=datetime.now(UTC))
+    return settings
+
+
+def _console() -> Console:
+    return Console(file=io.StringIO(), width=140, color_system=None)
+
+
+def test_main_prints_readable_tables(seeded_settings: Settings) -> None:
+    console = _console()
+    assert main(seeded_settings, since="7d", console=console) == 0
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "12 lookups, 7 answered (58%), 4 without a confident answer, 1 failed" in out
+    for heading in ("Lookups per surface", "Top situations", "No confident answer", "Helpfulness"):
+        assert heading in out
+    assert "Handling Technical Questions" in out and "reset my VPN password" in out
+    assert "[email]" in out and "ann@example.com" not in out
+
+
+def test_main_json_emits_one_object(seeded_settings: Settings) -> None:
+    console = _console()
+    assert main(seeded_settings, since="30d", as_json=True, console=console) == 0
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert out.count("\n") == 1
+    data = json.loads(out)
+    assert data["lookups"] == 14 and data["answered"] == 8  # 30 days include the older rows
+
+
+def test_main_writes_a_png_chart(seeded_settings: Settings, tmp_path: Path) -> None:
+    chart = tmp_path / "charts" / "lookups.png"
+    console = _console()
+    assert main(seeded_settings, since="2w", plot=chart, console=console) == 0
+    header = chart.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", header[16:24])
+    assert width >= 600 and height >= 400
+    assert f"Chart written to {chart}" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_main_rejects_a_bad_since(tmp_path: Path) -> None:
+    console, errors = _console(), _console()
+    settings = load_settings(data_dir=tmp_path)
+    assert main(settings, since="seven", console=console, err_console=errors) == 2
+    assert "--since 'seven' is not a period" in errors.file.getvalue()  # type: ignore[attr-defined]
+    assert console.file.getvalue() == ""  # type: ignore[attr-defined]
+    assert not (tmp_path / "coach.sqlite3").exists()  # nothing opened for a bad argument
+
+
+def test_main_rejects_a_plot_that_is_not_png(seeded_settings: Settings, tmp_path: Path) -> None:
+    errors = _console()
+    assert main(seeded_settings, plot=tmp_path / "chart.jpg", err_console=errors) == 2
+    assert "PNG" in errors.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_main_reports_an_unreachable_database(tmp_path: Path) -> None:
+    settings = load_settings(database_url="postgresql://coach@127.0.0.1:1/none?connect_timeout=2")
+    errors = _console()
+    assert main(settings, console=_console(), err_console=errors) == 1
+    assert "Cannot open the database" in errors.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_main_reports_an_unwritable_chart_path(seeded_settings: Settings, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    errors = _console()
+    assert (
+        main(seeded_settings, plot=blocker / "chart.png", console=_console(), err_console=errors)
+        == 1
+    )
+    assert "cannot write the chart" in errors.file.getvalue()  # type: ignore[attr-defined]

@@ -1,0 +1,174 @@
+"""The schema is created and upgraded by Alembic, from empty, on SQLite and Postgres."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import MetaData, inspect, text
+
+from bot.storage import StorageError, Store
+from bot.storage import migrate as migrations
+from bot.storage.engine import make_engine, normalise_url
+from bot.storage.schema import metadata
+from config.settings import load_settings
+
+try:  # tests/ may or may not be a package, depending on the checkout
+    from tests.storage_fixtures import claim_events_worker, run_workers
+except ModuleNotFoundError:
+    from storage_fixtures import claim_events_worker, run_workers  # type: ignore[no-redef]
+
+OUR_TABLES = {
+    "processed_events",
+    "query_log",
+    "feedback",
+    "weekly_posts",
+    "slack_installations",
+    "slack_bots",
+    "slack_oauth_states",
+}
+
+pytest_plugins = [claim_events_worker.__module__]  # fixtures: db_url, pg_url, sqlite_url, store
+
+
+def test_migrates_an_empty_database_to_head(db_url: str) -> None:
+    engine = make_engine(db_url)
+    assert migrations.current_revision(engine) is None
+    assert not set(inspect(engine).get_table_names()) & OUR_TABLES
+    engine.dispose()
+
+    opened = Store.from_url(db_url)
+    try:
+        tables = set(inspect(opened.engine).get_table_names())
+        assert tables >= OUR_TABLES | {"alembic_version"}
+        assert migrations.current_revision(opened.engine) == migrations.head_revision()
+    finally:
+        opened.close()
+
+
+def test_migrated_schema_matches_the_models(store: Store) -> None:
+    """Autogenerate finds nothing to do: migrations and ``schema.py`` describe the same tables."""
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, metadata)
+    assert diff == []
+
+
+def test_slack_tables_match_the_installed_slack_sdk(store: Store) -> None:
+    """If slack-sdk adds a column, this fails: write a migration that adds it."""
+    expected = MetaData()
+    SQLAlchemyInstallationStore.build_installations_table(expected, "slack_installations")
+    SQLAlchemyInstallationStore.build_bots_table(expected, "slack_bots")
+    SQLAlchemyOAuthStateStore.build_oauth_states_table(expected, "slack_oauth_states")
+    inspector = inspect(store.engine)
+    for name, table in expected.tables.items():
+        actual = {col["name"]: col for col in inspector.get_columns(name)}
+        assert set(actual) == {col.name for col in table.columns}, name
+        for col in table.columns:
+            assert actual[col.name]["nullable"] == col.nullable, (name, col.name)
+
+
+def test_downgrade_to_empty_and_upgrade_again(db_url: str) -> None:
+    opened = Store.from_url(db_url)
+    try:
+        assert opened.claim_event("Ev-before")
+        migrations.downgrade(opened.engine, "base")
+        assert not set(inspect(opened.engine).get_table_names()) & OUR_TABLES
+        migrations.upgrade(opened.engine)
+        assert opened.claim_event("Ev-before") is True  # a fresh, empty table again
+    finally:
+        opened.close()
+
+
+def test_reopening_keeps_data_and_does_not_migrate_twice(db_url: str) -> None:
+    first = Store.from_url(db_url)
+    first.claim_event("Ev1")
+    first.close()
+    second = Store.from_url(db_url)
+    try:
+        assert second.claim_event("Ev1") is False
+        assert migrations.current_revision(second.engine) == migrations.head_revision()
+    finally:
+        second.close()
+
+
+def test_concurrent_open_from_processes_on_an_empty_database(db_url: str) -> None:
+    """Three processes start together on an empty database: no crash, one schema, ids once."""
+    ids = [f"Ev{i}" for i in range(20)]
+    results = run_workers(claim_events_worker, [(db_url, ids)] * 3)
+    won = [event_id for _, claimed in results for event_id in claimed]
+    assert sorted(won) == sorted(ids)
+
+
+def test_open_uses_settings_and_creates_the_data_directory(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "fresh" / "var")
+    with Store.open(settings) as opened:
+        assert opened.claim_event("Ev1")
+    assert (tmp_path / "fresh" / "var" / "coach.sqlite3").is_file()
+
+
+def test_postgres_url_spellings_use_psycopg() -> None:
+    for url in ("postgres://u:pw@db.example:5432/app", "postgresql://u:pw@db.example:5432/app"):
+        parsed = normalise_url(url)
+        assert parsed.drivername == "postgresql+psycopg"
+        assert (parsed.host, parsed.database, parsed.password) == ("db.example", "app", "pw")
+
+
+@pytest.mark.postgres
+def test_open_accepts_a_heroku_style_url(pg_url: str) -> None:
+    heroku = pg_url.replace("postgresql+psycopg://", "postgres://", 1)
+    settings = load_settings(database_url=heroku)
+    with Store.open(settings) as opened:
+        assert opened.engine.dialect.name == "postgresql"
+        assert opened.claim_event("Ev-heroku")
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StorageError) as info:
+        Store.from_url("postgresql+psycopg://coach:s3cret@127.0.0.1:1/nowhere?connect_timeout=2")
+    message = str(info.value)
+    assert "Cannot open the database" in message and "DATABASE_URL" in message
+    assert "s3cret" not in message  # the password is masked
+
+
+def test_unknown_database_kind_is_a_clear_error() -> None:
+    with pytest.raises(StorageError, match="no driver"):
+        Store.from_url("nosuchdb://host/db")
+
+
+def test_unwritable_data_directory_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StorageError, match="COACH_DATA_DIR"):
+        Store.from_url(f"sqlite:///{blocker / 'sub' / 'coach.sqlite3'}")
+
+
+def test_migration_scripts_ship_with_the_package() -> None:
+    """The wheel must carry the Alembic template and scripts (package data)."""
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    data = pyproject["tool"]["setuptools"]["package-data"]["bot.storage"]
+    assert "migrations/*.mako" in data
+    scripts = Path(migrations.MIGRATIONS_DIR)
+    assert (scripts / "env.py").is_file() and (scripts / "script.py.mako").is_file()
+    assert (scripts / "versions" / "__init__.py").is_file()
+
+
+def test_operator_command_upgrades_and_shows_the_revision(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert migrations.main(["current", "--url", sqlite_url]) == 0
+    assert ": None (head: 0001_initial)" in capsys.readouterr().out
+    assert migrations.main(["upgrade", "--url", sqlite_url]) == 0
+    assert capsys.readouterr().out.strip().endswith("is at 0001_initial")
+
+
+def test_a_database_from_a_newer_release_is_a_clear_error(db_url: str) -> None:
+    with Store.from_url(db_url) as opened, opened.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    with pytest.raises(StorageError, match="newer release"):
+        Store.from_url(db_url)
