@@ -1,0 +1,128 @@
+"""The Bolt app: Slack client, middleware, listeners and the one error hook.
+
+``build_app(deps)`` is the only way the bot gets an ``App``; HTTP mode (gunicorn),
+Socket Mode and the tests all call it. Every Web API call, retries included, goes to
+``settings.slack_api_url`` with slack_sdk's retry handlers for 429 (honouring
+``Retry-After``), 5xx (with backoff) and dropped connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+
+from bot.deps import Deps
+from bot.logs import log_fields
+
+#: Worker threads for listeners: ack() returns as soon as a listener starts, so enough threads
+#: keep acks fast when several reps ask at once while answers are being computed.
+LISTENER_THREADS = 16
+
+
+class ServerErrorsRetryHandler(ServerErrorRetryHandler):
+    """Retry every transient 5xx (slack_sdk's own handler only covers 500 and 503)."""
+
+    RETRYABLE = frozenset({500, 502, 503, 504})
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code in self.RETRYABLE
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """429: wait Retry-After (up to 5 times); 5xx and connection errors: 3 tries with backoff."""
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5)
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=5),
+        ServerErrorsRetryHandler(max_retry_count=3, interval_calculator=backoff),
+        ConnectionErrorRetryHandler(max_retry_count=3, interval_calculator=backoff),
+    ]
+
+
+def build_client(deps: Deps, *, with_token: bool = True) -> WebClient:
+    """A WebClient bound to ``SLACK_API_URL`` (tests point it at a loopback fake)."""
+    settings = deps.settings
+    token = None
+    if with_token and settings.slack_bot_token is not None:
+        token = settings.slack_bot_token.get_secret_value()
+    return WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=retry_handlers(),
+        logger=logging.getLogger("slack_sdk.web"),
+    )
+
+
+def build_app(
+    deps: Deps,
+    *,
+    oauth_settings: OAuthSettings | None = None,
+    installation_store: Any = None,
+) -> App:
+    """The Bolt app with every listener registered.
+
+    Single-workspace mode (``SLACK_BOT_TOKEN``) today. Multi-workspace installs plug in by
+    passing ``oauth_settings`` (and/or an ``installation_store``): the client then carries
+    no token and Bolt authorizes each request from the store.
+    """
+    settings = deps.settings
+    secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
+    multi = oauth_settings is not None or installation_store is not None
+    client = build_client(deps, with_token=not multi)
+    app = App(
+        name="tip-coach",
+        client=client,
+        signing_secret=secret,
+        process_before_response=False,  # ack first, work after (Bolt's thread pool)
+        token_verification_enabled=False,  # auth.test happens lazily on the first request
+        request_verification_enabled=True,  # signatures and timestamps: never off
+        oauth_settings=oauth_settings,
+        installation_store=installation_store,
+        listener_executor=ThreadPoolExecutor(
+            max_workers=LISTENER_THREADS, thread_name_prefix="bolt"
+        ),
+        logger=logging.getLogger("slack_bolt.App"),
+    )
+    from bot.listeners import register_all
+
+    register_all(app, deps)
+
+    @app.error
+    def on_error(
+        error: Exception, body: dict[str, Any], logger: logging.Logger
+    ) -> BoltResponse | None:
+        """Last resort: listeners answer reps themselves; this only makes sure it is logged."""
+        kind = body.get("type") if isinstance(body, dict) else None
+        event = (body.get("event") or {}).get("type") if isinstance(body, dict) else None
+        deps.logger.error(
+            "unhandled error in a Slack listener",
+            exc_info=error,
+            extra=log_fields(slack_type=kind, event_type=event, error_type=type(error).__name__),
+        )
+        return None
+
+    return app

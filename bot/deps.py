@@ -1,0 +1,183 @@
+"""What the Slack bot needs, built once by the entry point and handed to every listener.
+
+Listeners never build their own coach, store or logger; tests build a ``Deps`` with the
+fast fake encoder and a temporary database and drive the real Bolt app with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from retrieval.errors import CoachError
+from retrieval.models import Answer, Tip, TipAnswer
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+
+class CoachLike(Protocol):
+    """The part of ``retrieval.engine.Coach`` the bot uses."""
+
+    min_confidence: float
+
+    def answer(self, text: str, *, k: int = 3, exclude: Collection[str] = ()) -> Answer: ...
+
+    def tip_card(self, tip_id: str) -> TipAnswer: ...
+
+    def tips(self) -> list[Tip]: ...
+
+
+class StoreLike(Protocol):
+    """The part of ``bot.storage.Store`` the bot uses (see /tmp/store_api.md)."""
+
+    def claim_event(self, event_id: str) -> bool: ...
+
+    def log_query(
+        self,
+        *,
+        team_id: str | None,
+        user_id: str | None,
+        surface: str,
+        text: str,
+        answer: Answer | None,
+        latency_ms: float,
+        error: str | None = None,
+    ) -> int: ...
+
+    def record_feedback(
+        self,
+        *,
+        team_id: str | None,
+        user_id: str | None,
+        query_id: int | None,
+        tip_id: str,
+        chunk_ids: Sequence[str],
+        helpful: bool,
+        comment: str | None = None,
+    ) -> int: ...
+
+    def update_feedback_comment(self, feedback_id: int, comment: str) -> None: ...
+
+
+class CoachNotReady(CoachError):
+    """The model and index are still loading (the rep is told to try again shortly)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "I'm still warming up (loading the tips). Please try again in a few seconds."
+        )
+
+
+class CoachProvider:
+    """Loads the coach once, in the background, and says when it is ready (for /healthz).
+
+    The HTTP server starts answering health checks (503 "loading") at once while the model
+    and index load; listeners wait a little for the load to finish instead of failing.
+    """
+
+    def __init__(self, loader: Callable[[], CoachLike]) -> None:
+        self._loader = loader
+        self._coach: CoachLike | None = None
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.load_seconds: float | None = None
+
+    @classmethod
+    def ready_with(cls, coach: CoachLike) -> CoachProvider:
+        """A provider around an already-built coach (tests, the CLI)."""
+        provider = cls(lambda: coach)
+        provider._coach = coach
+        provider.load_seconds = 0.0
+        provider._done.set()
+        return provider
+
+    @classmethod
+    def from_settings(cls, settings: Settings, encoder: Any = None) -> CoachProvider:
+        """Build the real coach (model + index) per settings when ``start``/``get`` asks."""
+
+        def load() -> CoachLike:
+            from retrieval.engine import Coach
+
+            return Coach.from_settings(settings, encoder=encoder)
+
+        return cls(load)
+
+    def start(self) -> None:
+        """Begin loading in a daemon thread (idempotent)."""
+        with self._lock:
+            if self._thread is not None or self._done.is_set():
+                return
+            self._thread = threading.Thread(target=self._load, name="coach-loader", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._coach = self._loader()
+        except BaseException as exc:  # reported by /healthz and to every rep who asks
+            self._error = exc
+            logging.getLogger("bot.coach").exception("loading the coach failed")
+        finally:
+            self.load_seconds = time.perf_counter() - started
+            self._done.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._coach is not None
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    @property
+    def status(self) -> str:
+        if self._coach is not None:
+            return "ok"
+        return "error" if self._error is not None else "loading"
+
+    def get(self, timeout: float | None = 30.0) -> CoachLike:
+        """The coach, waiting up to ``timeout`` seconds for the background load."""
+        if self._coach is not None:
+            return self._coach
+        self.start()
+        if not self._done.wait(timeout):
+            raise CoachNotReady()
+        if self._coach is None:
+            error = self._error
+            if isinstance(error, CoachError):
+                raise error
+            raise CoachError(
+                "The tip index could not be loaded; an admin has to check the bot's logs."
+            ) from error
+        return self._coach
+
+
+@dataclass
+class Deps:
+    """Everything a listener may touch. ``clock`` is monotonic seconds (latency timing)."""
+
+    settings: Settings
+    coach: CoachProvider
+    store: StoreLike
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("bot"))
+    clock: Callable[[], float] = time.perf_counter
+    coach_wait_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, encoder: Any = None, start_loading: bool = True
+    ) -> Deps:
+        """Production wiring: the shared store and a coach loading in the background."""
+        from bot.storage import Store
+
+        provider = CoachProvider.from_settings(settings, encoder=encoder)
+        if start_loading:
+            provider.start()
+        return cls(settings=settings, coach=provider, store=Store.open(settings))

@@ -1,0 +1,21 @@
+"""Slack listeners, one surface per module, each with ``register(app, deps)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+
+from bot.deps import Deps
+
+
+def register_all(app: App, deps: Deps) -> None:
+    """Register every surface; the catch-all for other messages comes last."""
+    from bot.listeners import actions, dm, feedback, mention, slash
+
+    for module in (dm, mention, slash, actions, feedback):
+        module.register(app, deps)
+
+    @app.event("message")
+    def ignore_other_messages(body: dict[str, Any]) -> None:
+        """Channel chatter, edits, joins, bot posts: acknowledged and left alone."""

@@ -1,0 +1,199 @@
+"""Card buttons: Show full tip, Next best tip, low-confidence suggestions, Share with channel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot import render
+from bot.deps import Deps
+from bot.listeners.common import UNEXPECTED, Where, deliver, lookup, respond_url
+from bot.logs import log_fields
+from bot.render import Message
+from retrieval.errors import CoachError, UnknownTip
+
+STALE_BUTTON = (
+    "That button is from an older answer I can no longer read. Ask me again for a fresh answer."
+)
+GONE_TIP = (
+    "That tip is no longer in the library (the tips were updated). Ask me again for a fresh answer."
+)
+SHARE_FAILED = (
+    "I couldn't share that in this channel. Invite me with `/invite @Tip Coach` and try again, "
+    "or copy the tip from here."
+)
+
+
+def reply_target(body: dict[str, Any], context: BoltContext) -> Where:
+    """Where a button's result goes: replace an ephemeral card, else reply in the card's thread."""
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    user = (body.get("user") or {}).get("id") or context.user_id
+    team = (body.get("team") or {}).get("id") or context.team_id
+    message = body.get("message")
+    if container.get("is_ephemeral") or not message:
+        return Where(
+            channel=channel,
+            user_id=user,
+            team_id=team,
+            response_url=body.get("response_url"),
+            ephemeral=True,
+            replace_original=True,
+        )
+    thread_ts = message.get("thread_ts") or container.get("thread_ts")
+    if not thread_ts and not (channel or "").startswith("D"):
+        thread_ts = message.get("ts") or container.get(
+            "message_ts"
+        )  # a thread under a channel card
+    return Where(channel=channel, user_id=user, team_id=team, thread_ts=thread_ts)
+
+
+def button_data(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions") or [{}]
+    return render.parse_value(actions[0].get("value"))
+
+
+def _tip_card(deps: Deps, tip_id: Any, query_id: Any, *, shareable: bool) -> Message | str:
+    """The full-tip card, or the problem to tell the rep."""
+    if not isinstance(tip_id, str) or not tip_id:
+        return STALE_BUTTON
+    try:
+        tip = deps.coach.get(deps.coach_wait_seconds).tip_card(tip_id)
+    except UnknownTip:
+        return GONE_TIP
+    except CoachError as exc:
+        return str(exc)
+    qid = query_id if isinstance(query_id, int) else None
+    return render.full_tip_message(tip, query_id=qid, shareable=shareable)
+
+
+def send(deps: Deps, client: WebClient, where: Where, result: Message | str) -> None:
+    """Deliver a card; a problem is added as a note and never replaces the rep's card."""
+    if isinstance(result, str):
+        deliver(
+            deps,
+            client,
+            replace(where, replace_original=False),
+            render.notice_message(result, emoji=":warning:"),
+        )
+    else:
+        deliver(deps, client, where, result)
+
+
+def shared_card(deps: Deps, data: dict[str, Any]) -> Message | None:
+    """Rebuild the card the rep saw (ephemeral messages are not sent back to us)."""
+    tip_id, query, exclude = data.get("t"), data.get("s") or "", data.get("x") or []
+    qid = data.get("q") if isinstance(data.get("q"), int) else None
+    if not isinstance(tip_id, str) or not tip_id:
+        return None
+    coach = deps.coach.get(deps.coach_wait_seconds)
+    if query and not data.get("f"):
+        answer = coach.answer(query, k=3, exclude=tuple(str(x) for x in exclude))
+        for tip in answer.tips:
+            if tip.id == tip_id:
+                return render.play_card(tip, query=query, query_id=qid, exclude=exclude)
+    return render.full_tip_message(coach.tip_card(tip_id), query_id=qid)
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.action(render.ACTION_FULL_TIP)
+    def on_full_tip(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        ack()
+        where = reply_target(body, context)
+        data = button_data(body)
+        send(
+            deps,
+            client,
+            where,
+            _tip_card(deps, data.get("t"), data.get("q"), shareable=where.ephemeral),
+        )
+
+    @app.action(render.SUGGESTION_ACTION_RE)
+    def on_suggestion(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        """A "nearest situation" button from a low-confidence reply: show that tip."""
+        ack()
+        where = reply_target(body, context)
+        data = button_data(body)
+        send(
+            deps,
+            client,
+            where,
+            _tip_card(deps, data.get("t"), data.get("q"), shareable=where.ephemeral),
+        )
+
+    @app.action(render.ACTION_NEXT_TIP)
+    def on_next_tip(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        """Same situation, excluding the tips already shown."""
+        ack()
+        where = reply_target(body, context)
+        data = button_data(body)
+        query = data.get("s")
+        if not isinstance(query, str) or not query.strip():
+            send(deps, client, where, STALE_BUTTON)
+            return
+        exclude = [str(x) for x in data.get("x") or [] if isinstance(x, str)]
+        result = lookup(
+            deps,
+            text=query,
+            surface="button",
+            team_id=where.team_id,
+            user_id=where.user_id,
+            exclude=exclude,
+            shareable=where.ephemeral,
+        )
+        if result.answer is None:  # a problem, not a card: keep the rep's card on screen
+            where = replace(where, replace_original=False)
+        deliver(deps, client, where, result.message)
+
+    @app.action(render.ACTION_SHARE)
+    def on_share(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        """Post the private answer publicly, credited "shared by @rep"."""
+        ack()
+        where = reply_target(body, context)
+        data = button_data(body)
+        try:
+            card = shared_card(deps, data)
+        except UnknownTip:
+            card, problem = None, GONE_TIP
+        except CoachError as exc:
+            card, problem = None, str(exc)
+        except Exception as exc:
+            deps.logger.exception("share failed", extra=log_fields(error_type=type(exc).__name__))
+            card, problem = None, UNEXPECTED
+        else:
+            problem = STALE_BUTTON
+        if card is None:
+            send(deps, client, where, problem)
+            return
+        message = render.shared_message(card, user_id=where.user_id)
+        if not post_publicly(deps, client, where, message):
+            send(deps, client, where, SHARE_FAILED)
+
+
+def post_publicly(deps: Deps, client: WebClient, where: Where, message: Message) -> bool:
+    """Post as the bot; if it is not in the channel, Slack's response_url can still post."""
+    try:
+        client.chat_postMessage(channel=where.channel, unfurl_links=False, **message.to_slack())
+        return True
+    except SlackApiError as exc:
+        code = exc.response.get("error")
+        deps.logger.warning(
+            "share post refused", extra=log_fields(slack_error=code, channel=where.channel)
+        )
+    except SlackClientError as exc:
+        deps.logger.warning("share post failed", extra=log_fields(error_type=type(exc).__name__))
+    if where.response_url:
+        return respond_url(
+            deps, where.response_url, message, ephemeral=False, replace_original=False
+        )
+    return False

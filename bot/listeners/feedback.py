@@ -1,0 +1,126 @@
+"""👍 / 👎 on every card: stored with the tip and chunk ids; 👎 asks what was wrong (optional)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot import render
+from bot.deps import Deps
+from bot.listeners.actions import button_data, reply_target
+from bot.listeners.common import deliver
+from bot.logs import log_fields
+
+THANKS_UP = "Thanks! Glad it helped."
+THANKS_DOWN = "Thanks, noted. It helps us write better tips."
+NOT_SAVED = "Sorry, I couldn't save your feedback just now. Please try again later."
+
+
+def _record(deps: Deps, body: dict[str, Any], context: BoltContext, *, helpful: bool) -> int | None:
+    data = button_data(body)
+    tip_id = data.get("t")
+    if not isinstance(tip_id, str) or not tip_id:
+        return None
+    chunk_ids = [str(c) for c in data.get("c") or [] if isinstance(c, str)]
+    query_id = data.get("q") if isinstance(data.get("q"), int) else None
+    try:
+        return deps.store.record_feedback(
+            team_id=(body.get("team") or {}).get("id") or context.team_id,
+            user_id=(body.get("user") or {}).get("id") or context.user_id,
+            query_id=query_id,
+            tip_id=tip_id,
+            chunk_ids=chunk_ids,
+            helpful=helpful,
+        )
+    except Exception as exc:
+        deps.logger.error("feedback write failed", extra=log_fields(error_type=type(exc).__name__))
+        return None
+
+
+def comment_from(view: dict[str, Any]) -> str:
+    values = (view.get("state") or {}).get("values") or {}
+    field = (values.get(render.FEEDBACK_BLOCK_ID) or {}).get(render.FEEDBACK_INPUT_ID) or {}
+    return (field.get("value") or "").strip()
+
+
+def feedback_id_from(view: dict[str, Any]) -> int | None:
+    try:
+        value = json.loads(view.get("private_metadata") or "{}").get("feedback_id")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.action(render.ACTION_FEEDBACK_UP)
+    def on_helpful(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        ack()
+        where = replace(reply_target(body, context), replace_original=False, ephemeral=True)
+        saved = _record(deps, body, context, helpful=True)
+        text = THANKS_UP if saved is not None else NOT_SAVED
+        deliver(
+            deps, client, _private(where, body), render.notice_message(text, emoji=":thumbsup:")
+        )
+
+    @app.action(render.ACTION_FEEDBACK_DOWN)
+    def on_unhelpful(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        """Store the 👎 at once; the modal only adds an optional comment to it."""
+        ack()
+        where = _private(
+            replace(reply_target(body, context), replace_original=False, ephemeral=True), body
+        )
+        feedback_id = _record(deps, body, context, helpful=False)
+        if feedback_id is None:
+            deliver(deps, client, where, render.notice_message(NOT_SAVED, emoji=":warning:"))
+            return
+        trigger_id = body.get("trigger_id")
+        title = _tip_title(deps, button_data(body).get("t"))
+        try:
+            if not trigger_id:
+                raise ValueError("no trigger_id")
+            client.views_open(
+                trigger_id=trigger_id, view=render.feedback_modal(feedback_id, tip_title=title)
+            )
+        except (SlackApiError, SlackClientError, ValueError) as exc:
+            deps.logger.warning(
+                "feedback modal not opened", extra=log_fields(error_type=type(exc).__name__)
+            )
+            deliver(deps, client, where, render.notice_message(THANKS_DOWN, emoji=":thumbsdown:"))
+
+    @app.view(render.FEEDBACK_MODAL_ID)
+    def on_feedback_comment(ack: Ack, view: dict[str, Any]) -> None:
+        """Closing the modal is instant; the comment (redacted by the store) is saved after."""
+        ack()
+        feedback_id = feedback_id_from(view)
+        comment = comment_from(view)
+        if feedback_id is None or not comment:
+            return
+        try:
+            deps.store.update_feedback_comment(feedback_id, comment)
+        except Exception as exc:
+            deps.logger.error(
+                "feedback comment write failed", extra=log_fields(error_type=type(exc).__name__)
+            )
+
+
+def _private(where: Any, body: dict[str, Any]) -> Any:
+    """A thanks goes to the clicker only: ephemeral via response_url, else chat.postEphemeral."""
+    return replace(
+        where, response_url=where.response_url or body.get("response_url"), ephemeral=True
+    )
+
+
+def _tip_title(deps: Deps, tip_id: Any) -> str:
+    if not isinstance(tip_id, str) or not deps.coach.ready:
+        return ""
+    try:
+        return deps.coach.get(0).tip_card(tip_id).title
+    except Exception:
+        return ""

@@ -1,0 +1,104 @@
+"""@mentions in channels, answered in a thread; follow-ups in that thread need no mention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.deps import Deps
+from bot.listeners.common import Where, answer_event, claim
+from bot.listeners.dm import is_rep_message
+from bot.logs import log_fields
+from bot.slack_text import is_chatter, mentions_someone_else, mentions_user, plain_text
+
+#: How many replies of a thread we look through for one of ours.
+THREAD_SCAN_LIMIT = 200
+
+
+def is_thread_reply(event: dict[str, Any]) -> bool:
+    """A rep's reply inside a channel thread (not the thread's first message)."""
+    thread_ts = event.get("thread_ts")
+    return (
+        event.get("channel_type") in {"channel", "group", "mpim"}
+        and bool(thread_ts)
+        and thread_ts != event.get("ts")
+        and is_rep_message(event)
+    )
+
+
+def bot_answered_thread(
+    deps: Deps,
+    client: WebClient,
+    channel: str,
+    thread_ts: str,
+    bot_user_id: str | None,
+    bot_id: str | None,
+) -> bool:
+    """Did the bot reply in this thread? Derived from Slack itself, so every process agrees."""
+    try:
+        replies = client.conversations_replies(
+            channel=channel, ts=thread_ts, limit=THREAD_SCAN_LIMIT
+        )
+    except SlackApiError as exc:
+        deps.logger.info(
+            "thread not readable", extra=log_fields(slack_error=exc.response.get("error"))
+        )
+        return False
+    except SlackClientError:
+        return False
+    for message in replies.get("messages") or []:
+        if message.get("ts") == thread_ts:
+            continue  # the thread's parent (e.g. our weekly post) is not an answer
+        if (bot_user_id and message.get("user") == bot_user_id) or (
+            bot_id and message.get("bot_id") == bot_id
+        ):
+            return True
+    return False
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event("app_mention")
+    def on_mention(
+        body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        """Answer under the message that mentioned us (in its thread when it is in one)."""
+        if event.get("bot_id") or not claim(deps, body):
+            return
+        text = plain_text(event.get("text"), bot_user_id=context.bot_user_id)
+        where = Where(
+            channel=event.get("channel"),
+            user_id=event.get("user"),
+            team_id=context.team_id,
+            thread_ts=event.get("thread_ts") or event.get("ts"),
+        )
+        answer_event(
+            deps, client, text=text, surface="mention", where=where, react_ts=event.get("ts")
+        )
+
+    @app.event("message", matchers=[lambda event: is_thread_reply(event)])
+    def on_thread_reply(
+        body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        """A follow-up in a thread we answered: answer it too, without a new mention."""
+        raw = event.get("text") or ""
+        if mentions_user(raw, context.bot_user_id):
+            return  # app_mention answers this one
+        if mentions_someone_else(raw, context.bot_user_id) or is_chatter(raw):
+            return  # talking to a colleague, or "thanks!"
+        if not claim(deps, body):
+            return
+        channel, thread_ts = event["channel"], event["thread_ts"]
+        if not bot_answered_thread(
+            deps, client, channel, thread_ts, context.bot_user_id, context.bot_id
+        ):
+            return
+        where = Where(
+            channel=channel, user_id=event.get("user"), team_id=context.team_id, thread_ts=thread_ts
+        )
+        text = plain_text(raw, bot_user_id=context.bot_user_id)
+        answer_event(
+            deps, client, text=text, surface="thread", where=where, react_ts=event.get("ts")
+        )

@@ -1,0 +1,57 @@
+"""The slash command (``/coach`` by default): ack at once, answer privately, share on request."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from bot import render
+from bot.deps import Deps
+from bot.listeners.common import HELP_WORDS, Where, deliver, lookup
+from bot.logs import log_fields
+from bot.slack_text import plain_text
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.command(deps.settings.slash_command)
+    def on_command(
+        ack: Ack, command: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        """Help is the ack itself; a lookup is acked empty first and answered via response_url."""
+        text = plain_text(command.get("text"), bot_user_id=context.bot_user_id)
+        if text.lower() in HELP_WORDS or not text:
+            ack(
+                response_type="ephemeral",
+                **render.help_message(deps.settings.slash_command).to_slack(),
+            )
+            return
+        ack()
+        where = Where(
+            channel=command.get("channel_id"),
+            user_id=command.get("user_id"),
+            team_id=command.get("team_id") or context.team_id,
+            response_url=command.get("response_url"),
+            ephemeral=True,
+        )
+        result = lookup(
+            deps,
+            text=text,
+            surface="slash",
+            team_id=where.team_id,
+            user_id=where.user_id,
+            shareable=True,
+        )
+        deliver(deps, client, where, result.message)
+
+    @app.command(re.compile(r"^/"))
+    def on_other_command(ack: Ack, command: dict[str, Any]) -> None:
+        """A command Slack routes to us under another name (manifest and settings disagree)."""
+        deps.logger.warning(
+            "unexpected slash command",
+            extra=log_fields(command=command.get("command"), expected=deps.settings.slash_command),
+        )
+        help_message = render.help_message(deps.settings.slash_command)
+        ack(response_type="ephemeral", **help_message.to_slack())

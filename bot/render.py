@@ -1,0 +1,496 @@
+"""Answers -> Block Kit: the one renderer every Slack surface (and the weekly post) uses.
+
+Pure functions, no Slack client and no I/O, so every limit and every escape is unit-tested.
+Slack rules kept here, once:
+
+* every piece of text that did not come from us is escaped (``&``, ``<``, ``>``), so a rep
+  typing ``<!channel>`` or ``<@U123>`` cannot ping anyone, and odd corpus text cannot
+  break the markup;
+* Block Kit limits (50 blocks, 3000 chars per section, 2000 per button value, 75 per
+  button label, 150 per header) are met by *splitting* long text across sections,
+  never by silently dropping it;
+* every message carries a plain ``text`` fallback for notifications and screen readers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from retrieval.models import Answer, Suggestion, TipAnswer
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_CONTEXT_TEXT = 2000  # per context element; kept well below Slack's 3000
+MAX_HEADER_TEXT = 150
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_FALLBACK_TEXT = 3000
+MAX_FALLBACK_SNIPPET = 280  # notifications show a line or two; the blocks hold the rest
+MAX_ECHO = 300  # how much of a rep's own words we quote back
+
+# action ids (the listeners register these; keep them stable: old messages carry them)
+ACTION_FULL_TIP = "coach_full_tip"
+ACTION_NEXT_TIP = "coach_next_tip"
+ACTION_FEEDBACK_UP = "coach_feedback_up"
+ACTION_FEEDBACK_DOWN = "coach_feedback_down"
+ACTION_SHARE = "coach_share"
+ACTION_SUGGESTION = "coach_suggestion"  # + "_<n>": ids must be unique within a block
+SUGGESTION_ACTION_RE = re.compile(rf"^{ACTION_SUGGESTION}_\d+$")
+FEEDBACK_MODAL_ID = "coach_feedback_modal"
+FEEDBACK_BLOCK_ID = "coach_feedback_comment"
+FEEDBACK_INPUT_ID = "comment"
+
+USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message: Block Kit blocks plus the plain-text fallback Slack requires."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_slack(self) -> dict[str, Any]:
+        """Keyword arguments for chat.postMessage / respond / ack."""
+        return {"text": self.text, "blocks": self.blocks}
+
+
+# -- escaping and splitting ------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Escape Slack's three control characters so text is shown, never interpreted."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user_id: str | None) -> str:
+    """``<@U123>`` for a real user id; anything else is shown escaped, never as markup."""
+    if user_id and USER_ID_RE.match(user_id):
+        return f"<@{user_id}>"
+    return escape(user_id or "someone")
+
+
+def clip(text: str, limit: int, ellipsis: str = "…") -> str:
+    """Shorten ``text`` to ``limit`` characters without cutting an ``&amp;`` entity in half."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - len(ellipsis))]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut.rstrip() + ellipsis
+
+
+def echo(text: str, limit: int = MAX_ECHO) -> str:
+    """A rep's own words, escaped and shortened, for quoting back to them."""
+    flat = " ".join(text.split())
+    return clip(escape(flat), limit)
+
+
+def _hard_split(line: str, limit: int) -> list[str]:
+    """Split one over-long line at spaces (or anywhere, as a last resort) into <= limit pieces."""
+    pieces: list[str] = []
+    rest = line
+    while len(rest) > limit:
+        cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+            amp = rest.rfind("&", max(0, cut - 8), cut)
+            if amp > 0 and ";" not in rest[amp:cut]:
+                cut = amp
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip(" ")
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def split_text(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
+    """Pack lines greedily into chunks of at most ``limit`` characters; nothing is lost."""
+    chunks: list[str] = []
+    current = ""
+    for raw_line in text.split("\n"):
+        for line in _hard_split(raw_line, limit) if len(raw_line) > limit else [raw_line]:
+            candidate = f"{current}\n{line}" if current else line
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                if current.strip():
+                    chunks.append(current)
+                current = line
+    if current.strip():
+        chunks.append(current)
+    return chunks
+
+
+def _sections(text: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in split_text(text)
+    ]
+
+
+def _context(*texts: str) -> dict[str, Any]:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": clip(t, MAX_CONTEXT_TEXT)} for t in texts if t][
+            :10
+        ],
+    }
+
+
+def _header(title: str) -> list[dict[str, Any]]:
+    """A header block; a title too long for a header is repeated in full just below it."""
+    plain = " ".join(title.split()) or "Tip"
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": clip(plain, MAX_HEADER_TEXT), "emoji": True},
+        }
+    ]
+    if len(plain) > MAX_HEADER_TEXT:
+        blocks.extend(_sections(f"*{escape(plain)}*"))
+    return blocks
+
+
+def button_value(data: dict[str, Any], *, shrink: str | None = None) -> str:
+    """Compact JSON for a button value, shortening ``data[shrink]`` until it fits 2000 chars."""
+    value = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if len(value) <= MAX_BUTTON_VALUE:
+        return value
+    if shrink is None or shrink not in data:
+        raise ValueError("button value too long")
+    item = data[shrink]
+    trimmed = dict(data)
+    while len(value) > MAX_BUTTON_VALUE:
+        over = len(value) - MAX_BUTTON_VALUE
+        if isinstance(item, str):
+            item = item[: max(0, len(item) - max(over, 16))]
+        elif isinstance(item, list | tuple):
+            item = list(item)[:-1]
+        else:
+            raise ValueError("button value too long")
+        trimmed[shrink] = item
+        value = json.dumps(trimmed, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+def parse_value(value: str | None) -> dict[str, Any]:
+    """The dict a button carries; an old or tampered value gives ``{}`` (callers then say so)."""
+    if not value:
+        return {}
+    try:
+        data = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _button(text: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {
+            "type": "plain_text",
+            "text": clip(" ".join(text.split()) or "…", MAX_BUTTON_TEXT),
+            "emoji": True,
+        },
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _fit(blocks: list[dict[str, Any]], *, keep_tail: int = 0) -> list[dict[str, Any]]:
+    """Stay within 50 blocks. Only absurdly long tips get here; they keep their tail (buttons)."""
+    if len(blocks) <= MAX_BLOCKS:
+        return blocks
+    tail = blocks[len(blocks) - keep_tail :] if keep_tail else []
+    head = blocks[: MAX_BLOCKS - keep_tail - 1]
+    note = _context(
+        "_This tip is too long for one Slack message; the rest is in the tip's source._"
+    )
+    return [*head, note, *tail]
+
+
+# -- the tip itself (shared with the weekly post) -----------------------------------------
+
+
+def format_date(value: date | None) -> str:
+    return f"{value:%b} {value.day}, {value.year}" if value else ""
+
+
+def _numbered(items: Sequence[str]) -> str:
+    return "\n".join(f"{n}. {escape(' '.join(item.split()))}" for n, item in enumerate(items, 1))
+
+
+_QUOTES = '“”" '
+
+
+def _quoted(phrases: Sequence[str]) -> str:
+    lines: list[str] = []
+    for phrase in phrases:
+        text = escape(" ".join(phrase.split())).strip(_QUOTES)
+        if lines:
+            lines.append(">")
+        lines.append(f"> “{text}”")
+    return "\n".join(lines)
+
+
+def _same(a: str, b: str) -> bool:
+    """Two texts equal up to whitespace (a summary that *is* the takeaway is shown once)."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def meta_line(tip: TipAnswer) -> str:
+    parts = []
+    if tip.date:
+        parts.append(f":date: {format_date(tip.date)}")
+    if tip.categories:
+        parts.append(":label: " + ", ".join(escape(c) for c in tip.categories))
+    return "  ·  ".join(parts)
+
+
+def source_line(tip: TipAnswer) -> str:
+    return f"Source: {escape(tip.source)}" if tip.source else ""
+
+
+def tip_blocks(tip: TipAnswer, *, full: bool = False, header: bool = True) -> list[dict[str, Any]]:
+    """Title, date/categories, numbered steps, quoted phrases, (takeaway), source. No buttons.
+
+    ``full`` shows the summary and takeaway too (the "Show full tip" card and the weekly post).
+    """
+    blocks: list[dict[str, Any]] = _header(tip.title) if header else []
+    meta = meta_line(tip)
+    if meta:
+        blocks.append(_context(meta))
+    show_summary = full or not (tip.steps or tip.phrases)
+    if full and tip.takeaway.strip() and _same(tip.takeaway, tip.summary):
+        show_summary = False  # the takeaway below says it
+    if show_summary and tip.summary.strip():
+        blocks.extend(_sections(escape(tip.summary.strip())))
+    if tip.steps:
+        label = "*Steps*" if full else "*Try these steps*"
+        blocks.extend(_sections(f"{label}\n{_numbered(tip.steps)}"))
+    if tip.phrases:
+        blocks.extend(_sections(f"*Say something like*\n{_quoted(tip.phrases)}"))
+    if full and tip.takeaway.strip():
+        blocks.extend(_sections(f"*Takeaway:* {escape(' '.join(tip.takeaway.split()))}"))
+    source = source_line(tip)
+    if source:
+        blocks.append(_context(source))
+    return blocks
+
+
+def tip_fallback(tip: TipAnswer, prefix: str = "") -> str:
+    """Notification text: title plus the first step or phrase (escaped, short)."""
+    first = tip.steps[0] if tip.steps else (tip.phrases[0] if tip.phrases else tip.summary)
+    text = f"{prefix}{escape(' '.join(tip.title.split()) or 'Tip')}"
+    if first.strip():
+        text += f": {clip(escape(' '.join(first.split())), MAX_FALLBACK_SNIPPET)}"
+    return clip(text, MAX_FALLBACK_TEXT)
+
+
+# -- cards --------------------------------------------------------------------------------
+
+
+def _card_buttons(
+    tip: TipAnswer,
+    *,
+    query_id: int | None,
+    query: str | None,
+    exclude: Sequence[str],
+    shareable: bool,
+    full: bool,
+    next_best: bool = True,
+) -> dict[str, Any]:
+    elements = []
+    if not full:
+        elements.append(
+            _button("Show full tip", ACTION_FULL_TIP, button_value({"t": tip.id, "q": query_id}))
+        )
+    if next_best and query:
+        excluded = list(dict.fromkeys([*exclude, tip.id]))
+        value = button_value({"q": query_id, "x": excluded, "s": query}, shrink="s")
+        elements.append(_button("Next best tip", ACTION_NEXT_TIP, value))
+    feedback = button_value({"t": tip.id, "q": query_id, "c": list(tip.chunk_ids)}, shrink="c")
+    elements.append(_button(":thumbsup:", ACTION_FEEDBACK_UP, feedback))
+    elements.append(_button(":thumbsdown:", ACTION_FEEDBACK_DOWN, feedback))
+    if shareable:
+        share = {"t": tip.id, "q": query_id, "f": full, "x": list(exclude), "s": query or ""}
+        elements.append(
+            _button(
+                "Share with channel", ACTION_SHARE, button_value(share, shrink="s"), style="primary"
+            )
+        )
+    return {"type": "actions", "block_id": "coach_card_actions", "elements": elements}
+
+
+def play_card(
+    tip: TipAnswer,
+    *,
+    query: str | None,
+    query_id: int | None,
+    exclude: Sequence[str] = (),
+    shareable: bool = False,
+    full: bool = False,
+    note: str | None = None,
+) -> Message:
+    """The answer card: the tip plus Show full tip / Next best tip / 👍 / 👎 (/ Share)."""
+    blocks = tip_blocks(tip, full=full)
+    if note:
+        blocks.insert(0, _context(note))
+    actions = _card_buttons(
+        tip, query_id=query_id, query=query, exclude=exclude, shareable=shareable, full=full
+    )
+    blocks = _fit([*blocks, actions], keep_tail=1)
+    return Message(text=tip_fallback(tip), blocks=blocks)
+
+
+def answer_message(
+    answer: Answer,
+    *,
+    query_id: int | None,
+    shareable: bool = False,
+    exclude: Sequence[str] = (),
+) -> Message:
+    """What a rep sees for a lookup: the play card, or an honest "no confident match"."""
+    top = answer.top
+    if not answer.answered or top is None:
+        return low_confidence_message(answer, query_id=query_id)
+    note = "Next best tip" if exclude else None
+    return play_card(
+        top, query=answer.query, query_id=query_id, exclude=exclude, shareable=shareable, note=note
+    )
+
+
+def full_tip_message(tip: TipAnswer, *, query_id: int | None, shareable: bool = False) -> Message:
+    """ "Show full tip": every step, phrase and the takeaway."""
+    return play_card(tip, query=None, query_id=query_id, shareable=shareable, full=True)
+
+
+def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
+    """No random tip and no silence: say so, offer the nearest situations, suggest rephrasing."""
+    quoted = echo(answer.query)
+    intro = (
+        f"I don't have a confident tip for “{quoted}”."
+        if quoted
+        else "I don't have a confident tip for that."
+    )
+    blocks: list[dict[str, Any]] = _sections(intro)
+    suggestions: list[Suggestion] = list(answer.suggestions)[:3]
+    if suggestions:
+        blocks.extend(_sections("*Is it one of these situations?*"))
+        buttons = [
+            _button(
+                s.title, f"{ACTION_SUGGESTION}_{n}", button_value({"t": s.tip_id, "q": query_id})
+            )
+            for n, s in enumerate(suggestions)
+        ]
+        blocks.append({"type": "actions", "block_id": "coach_suggestions", "elements": buttons})
+    blocks.append(
+        _context(
+            ":bulb: Try rephrasing with what the customer says or wants, e.g. "
+            "_customer wants the supervisor_ or _caller is angry about a late refund_."
+        )
+    )
+    text = "No confident match"
+    if suggestions:
+        text += ". Nearest situations: " + "; ".join(escape(s.title) for s in suggestions)
+    return Message(text=clip(text, MAX_FALLBACK_TEXT), blocks=_fit(blocks))
+
+
+def shared_message(card: Message, *, user_id: str | None) -> Message:
+    """A card shared publicly from an ephemeral answer, credited to the rep who shared it."""
+    blocks = [b for b in card.blocks if b.get("type") != "actions"]
+    kept_actions = []
+    for block in card.blocks:
+        if block.get("type") == "actions":
+            elements = [e for e in block.get("elements", []) if e.get("action_id") != ACTION_SHARE]
+            if elements:
+                kept_actions.append({**block, "elements": elements})
+    by = mention(user_id)
+    blocks = _fit(
+        [*blocks, _context(f"Shared by {by}"), *kept_actions], keep_tail=len(kept_actions)
+    )
+    return Message(text=clip(f"{card.text} (shared by {by})", MAX_FALLBACK_TEXT), blocks=blocks)
+
+
+def help_message(slash_command: str = "/coach") -> Message:
+    """How to ask: the answer to ``/coach help``, an empty command and an empty mention."""
+    cmd = escape(slash_command)
+    body = (
+        "*Tip Coach* finds the tip for a tricky customer situation, with steps and phrases "
+        "you can use.\n\n"
+        f"• *Slash command:* `{cmd} customer wants the supervisor` (only you see the answer; "
+        "*Share with channel* posts it)\n"
+        "• *Direct message:* describe the situation to me in a DM\n"
+        "• *In a channel:* mention me, e.g. `@Tip Coach caller is angry about a late refund`; "
+        "I answer in a thread and keep answering follow-ups there\n\n"
+        "Describe what the customer says or wants, in your own words. "
+        "Buttons under each answer show "
+        "the full tip, the next best tip, and let you say whether it helped."
+    )
+    blocks = [*_sections(body), _context(f"`{cmd} help` shows this message.")]
+    return Message(
+        text="How to use Tip Coach: describe a customer situation and get a tip.", blocks=blocks
+    )
+
+
+def notice_message(text: str, *, emoji: str = ":information_source:") -> Message:
+    """A short, friendly one-liner (errors, warnings, thanks); ``text`` is escaped."""
+    safe = escape(text)
+    return Message(text=clip(safe, MAX_FALLBACK_TEXT), blocks=_sections(f"{emoji} {safe}"))
+
+
+def feedback_modal(feedback_id: int, *, tip_title: str = "") -> dict[str, Any]:
+    """The 👎 modal: what was wrong (optional). ``private_metadata`` carries the feedback id."""
+    about = f" about *{escape(clip(' '.join(tip_title.split()), 200))}*" if tip_title else ""
+    return {
+        "type": "modal",
+        "callback_id": FEEDBACK_MODAL_ID,
+        "private_metadata": json.dumps({"feedback_id": feedback_id}),
+        "title": {"type": "plain_text", "text": "What was wrong?"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Skip"},
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"Thanks — your :thumbsdown:{about} is recorded.",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": FEEDBACK_BLOCK_ID,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "What did you need instead? (optional)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": FEEDBACK_INPUT_ID,
+                    "multiline": True,
+                    "max_length": 2000,
+                },
+            },
+        ],
+    }
+
+
+def iter_texts(blocks: Iterable[dict[str, Any]]) -> Iterable[str]:
+    """Every piece of text in a block list (tests and log redaction use it)."""
+    for block in blocks:
+        text = block.get("text")
+        if isinstance(text, dict):
+            yield text.get("text", "")
+        for element in block.get("elements", []) or []:
+            if isinstance(element, dict):
+                if isinstance(element.get("text"), dict):
+                    yield element["text"].get("text", "")
+                elif isinstance(element.get("text"), str):
+                    yield element["text"]

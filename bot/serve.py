@@ -1,0 +1,176 @@
+"""``coach serve``: the bot in HTTP mode (gunicorn) or Socket Mode.
+
+HTTP mode runs gunicorn programmatically (one ``gthread`` worker with threads; the model
+loads once per worker process, in the background, while ``/healthz`` says 503). Socket Mode
+is chosen by ``--socket`` or by ``SLACK_APP_TOKEN`` being set. Missing or malformed tokens
+stop start-up with exit code 2 and a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from config.settings import Settings, SettingsError, load_settings
+
+#: gunicorn threads per worker: Slack requests are tiny and acked at once, the work runs in
+#: Bolt's own listener pool, so a handful of request threads is plenty.
+HTTP_THREADS = 8
+
+
+def use_socket_mode(settings: Settings, socket: bool | None) -> bool:
+    return socket if socket is not None else settings.slack_app_token is not None
+
+
+def main(settings: Settings, socket: bool | None = None) -> int:
+    """Run the bot until stopped; 2 for bad configuration, 1 when it cannot start."""
+    socket_mode = use_socket_mode(settings, socket)
+    try:
+        settings.require_slack(socket=socket_mode)
+    except SettingsError as exc:
+        print(f"coach serve: {exc}", file=sys.stderr)
+        return 2
+    from bot.logs import configure_logging
+
+    configure_logging(settings)
+    if socket_mode:
+        return run_socket_mode(settings)
+    return run_http(settings)
+
+
+def build_wsgi_app(settings: Settings) -> Any:
+    """Everything a worker process needs: store, coach (loading in the background), Bolt, WSGI."""
+    from bot.app import build_app
+    from bot.deps import Deps
+    from bot.http import SlackWSGI
+
+    deps = Deps.from_settings(settings)
+    return SlackWSGI(build_app(deps), deps)
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    from bot.logs import JsonFormatter, SecretMaskFilter, settings_secrets
+
+    return {
+        "bind": f"0.0.0.0:{settings.port}",
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": HTTP_THREADS,
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": None,  # bot.http logs one structured line per request instead
+        "control_socket_disable": True,  # several bots (or a bench) may share one machine
+        "loglevel": settings.log_level.lower(),
+        "logconfig_dict": {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"json": {"()": JsonFormatter}},
+            "filters": {"mask": {"()": SecretMaskFilter, "secrets": settings_secrets(settings)}},
+            "handlers": {
+                "stderr": {
+                    "filters": ["mask"],
+                    "class": "logging.StreamHandler",
+                    "formatter": "json",
+                    "stream": "ext://sys.stderr",
+                }
+            },
+            "root": {"handlers": ["stderr"], "level": settings.log_level},
+            "loggers": {
+                "gunicorn.error": {
+                    "handlers": ["stderr"],
+                    "level": settings.log_level,
+                    "propagate": False,
+                },
+                "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            },
+        },
+    }
+
+
+def run_http(settings: Settings) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    class CoachServer(BaseApplication):  # type: ignore[misc]
+        """gunicorn driven from code: no command-line parsing, our options only."""
+
+        def __init__(self, factory: Callable[[], Any], options: dict[str, Any]) -> None:
+            self.factory = factory
+            self.options = options
+            super().__init__()
+
+        def load_config(self) -> None:
+            for key, value in self.options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from bot.logs import configure_logging
+
+            configure_logging(settings)  # in the worker: gunicorn's dictConfig replaced ours
+            return self.factory()
+
+    CoachServer(lambda: build_wsgi_app(settings), gunicorn_options(settings)).run()
+    return 0
+
+
+def socket_handler(settings: Settings, deps: Any) -> Any:
+    """Bolt's Socket Mode adapter over our app; its Web API calls use SLACK_API_URL too."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import build_app
+
+    if settings.slack_app_token is None:
+        raise SettingsError("Missing setting: SLACK_APP_TOKEN (needed for Socket Mode).")
+    app = build_app(deps)
+    return SocketModeHandler(
+        app, settings.slack_app_token.get_secret_value(), web_client=app.client
+    )
+
+
+def run_socket_mode(settings: Settings) -> int:
+    """Socket Mode: no public URL needed; the same app and listeners."""
+    from bot.deps import Deps
+
+    deps = Deps.from_settings(settings)
+    handler = socket_handler(settings, deps)
+
+    def stop(*_: Any) -> None:
+        handler.close()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    deps.logger.info("socket mode starting")
+    handler.start()
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.serve", description="Run the Tip Coach Slack bot."
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--http", dest="socket", action="store_false", default=None, help="HTTP mode on $PORT"
+    )
+    mode.add_argument(
+        "--socket", dest="socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)"
+    )
+    return parser.parse_args(argv)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m bot.serve [--http|--socket]`` (``coach serve`` calls :func:`main`)."""
+    args = _parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"coach serve: {exc}", file=sys.stderr)
+        return 2
+    return main(settings, socket=args.socket)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,270 @@
+"""``coach serve`` as a real process (gunicorn) talking HTTP, plus its start-up checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+try:
+    from tests.bot_fixtures import BOT_TOKEN, SIGNING_SECRET, sign
+    from tests.fake_slack import FakeSlack
+except ModuleNotFoundError:  # tests/ is not a package: pytest put it on sys.path
+    from bot_fixtures import BOT_TOKEN, SIGNING_SECRET, sign
+    from fake_slack import FakeSlack
+
+from bot import serve
+from config.settings import load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_command(*args: str) -> list[str]:
+    """``coach serve`` once the lead's CLI exists, ``python -m bot.serve`` until then."""
+    coach = Path(sys.executable).with_name("coach")
+    cli = REPO / "bot" / "cli.py"
+    if coach.exists() and cli.exists() and "serve" in cli.read_text(encoding="utf-8"):
+        return [str(coach), "serve", *args]
+    return [sys.executable, "-m", "bot.serve", *args]
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """The parent's environment minus anything that configures the bot, plus ``values``."""
+    prefixes = ("SLACK_", "COACH_", "DATABASE_URL", "PORT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update({"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **values})
+    return env
+
+
+def http(
+    method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body if method == "POST" else None, method=method)
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack(token=BOT_TOKEN) as fake:
+        yield fake
+
+
+def test_coach_serve_runs_gunicorn_reports_health_and_answers_signed_requests(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    port = free_port()
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        PORT=str(port),
+        COACH_DATA_DIR=str(tmp_path),
+        COACH_EMBEDDING_MODEL="hashing",
+    )
+    log = (tmp_path / "serve.log").open("w+b")
+    process = subprocess.Popen(
+        serve_command("--http"), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        statuses: list[int] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                status, body = http("GET", f"{base}/healthz")
+            except OSError:
+                assert process.poll() is None, "the server died during start-up"
+                time.sleep(0.02)
+                continue
+            statuses.append(status)
+            if status == 200:
+                break
+            assert status == 503 and json.loads(body)["status"] == "loading"
+            time.sleep(0.02)
+        assert statuses and statuses[-1] == 200, statuses
+        assert set(statuses[:-1]) <= {503}
+
+        body_text = (
+            "token=x&team_id=T0COACH&channel_id=C0SUPPORT1&user_id=U0REP0001&command=%2Fcoach"
+            "&text=customer+wants+to+talk+to+the+supervisor"
+            f"&response_url={slack.response_url('served')}&trigger_id=1.2.3"
+        )
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body_text)}
+        started = time.perf_counter()
+        status, ack = http("POST", f"{base}/slack/events", body_text.encode(), headers)
+        assert status == 200 and ack == b""
+        assert time.perf_counter() - started < 3.0
+        [answer] = slack.wait_for("response_url", timeout=15)
+        assert "When They Want the Supervisor" in answer.body["text"]
+
+        forged = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            **sign(body_text, secret="0" * 32),
+        }
+        assert http("POST", f"{base}/slack/events", body_text.encode(), forged)[0] == 401
+        broken = "payload=%7Bnot-json"
+        assert (
+            http("POST", f"{base}/slack/events", broken.encode(), {**headers, **sign(broken)})[0]
+            == 400
+        )
+        assert http("GET", f"{base}/nowhere")[0] == 404
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        log.seek(0)
+        output = log.read().decode("utf-8", "replace")
+        log.close()
+    assert code == 0, output[-2000:]
+    assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("message") == "request"]
+    assert any(r["path"] == "/slack/events" and r["status"] == 200 for r in requests)
+    assert any(r.get("slack_type") == "command:/coach" for r in requests)
+    assert not any(line.startswith("Traceback") for line in output.splitlines())
+
+
+def test_a_malformed_token_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
+    env = clean_env(
+        SLACK_BOT_TOKEN="not-a-token",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        COACH_DATA_DIR=str(tmp_path),
+    )
+    result = subprocess.run(
+        serve_command("--http"), cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN" in result.stderr
+    assert "not-a-token" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("values", "socket_mode", "missing"),
+    [
+        ({"slack_signing_secret": SIGNING_SECRET}, False, "SLACK_BOT_TOKEN"),
+        ({"slack_bot_token": BOT_TOKEN}, False, "SLACK_SIGNING_SECRET"),
+        ({"slack_bot_token": BOT_TOKEN}, True, "SLACK_APP_TOKEN"),
+    ],
+)
+def test_missing_settings_exit_2_with_the_variable_named(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    values: dict,
+    socket_mode: bool,
+    missing: str,
+) -> None:
+    settings = load_settings(data_dir=tmp_path, _env_file=None, **values)
+    assert serve.main(settings, socket=socket_mode) == 2
+    assert missing in capsys.readouterr().err
+
+
+def test_socket_mode_is_chosen_by_flag_or_app_token(tmp_path: Path) -> None:
+    plain = load_settings(data_dir=tmp_path, _env_file=None)
+    with_app_token = load_settings(
+        data_dir=tmp_path, _env_file=None, slack_app_token="xapp-1-A1-1-abc"
+    )
+    assert serve.use_socket_mode(plain, None) is False
+    assert serve.use_socket_mode(with_app_token, None) is True
+    assert serve.use_socket_mode(with_app_token, False) is False
+    assert serve.use_socket_mode(plain, True) is True
+
+
+def test_socket_mode_handler_talks_to_the_configured_api_url(tmp_path: Path) -> None:
+    try:
+        from tests.bot_fixtures import build_deps, make_settings
+    except ModuleNotFoundError:
+        from bot_fixtures import build_deps, make_settings
+    settings = make_settings(None, tmp_path, slack_app_token="xapp-1-A1-1-abc")
+    deps = build_deps(settings)
+    handler = serve.socket_handler(settings, deps)
+    assert handler.client.web_client.base_url == settings.slack_api_url
+    assert len(handler.client.web_client.retry_handlers) == 3
+    assert handler.app.client.base_url == settings.slack_api_url
+    deps.store.close()  # type: ignore[attr-defined]
+
+
+def test_gunicorn_runs_one_gthread_worker_on_port(tmp_path: Path) -> None:
+    options = serve.gunicorn_options(load_settings(data_dir=tmp_path, port=4321, _env_file=None))
+    assert options["bind"] == "0.0.0.0:4321"
+    assert (
+        options["workers"] == 1 and options["worker_class"] == "gthread" and options["threads"] > 1
+    )
+
+
+def test_procfile_runs_the_http_bot() -> None:
+    procfile = (REPO / "Procfile").read_text(encoding="utf-8")
+    assert "web: coach serve --http" in procfile.splitlines()
+
+
+def test_manifest_declares_what_the_bot_uses() -> None:
+    yaml = pytest.importorskip("yaml")
+    manifest = yaml.safe_load((REPO / "manifest.yaml").read_text(encoding="utf-8"))
+    features = manifest["features"]
+    assert [c["command"] for c in features["slash_commands"]] == ["/coach"]
+    assert features["app_home"]["home_tab_enabled"] is True
+    settings = manifest["settings"]
+    events = set(settings["event_subscriptions"]["bot_events"])
+    assert {"app_mention", "message.im", "app_home_opened"} <= events
+    assert settings["interactivity"]["is_enabled"] is True
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {
+        "app_mentions:read",
+        "chat:write",
+        "commands",
+        "im:history",
+        "reactions:write",
+    } <= scopes
+    assert not scopes & {
+        "chat:write.public",
+        "channels:read",
+        "users:read",
+        "admin",
+        "channels:manage",
+    }
+
+
+def test_slack_bench_drives_the_real_bot_and_prints_a_table(tmp_path: Path) -> None:
+    """One short round with the fake encoder: the numbers are the bench's job, not this test's."""
+    from bot import bench_slack
+
+    settings = load_settings(data_dir=tmp_path, embedding_model="hashing", _env_file=None)
+    messages: list[str] = []
+    rows = bench_slack.run(settings, rounds=1, log=messages.append)
+    names = [row.name for row in rows]
+    assert names == [
+        "cold start to healthy",
+        "ack (10 concurrent)",
+        "answer delivered: slash",
+        "answer delivered: DM",
+    ]
+    counts = [len(row.samples) for row in rows]
+    assert counts == [1, 20, 10, 10]
+    assert all(sample > 0 for row in rows for sample in row.samples)
+    table = bench_slack.format_table(rows)
+    assert "p95" in table and "cold start to healthy" in table
+    assert not any("warning" in m for m in messages)
