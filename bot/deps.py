@@ -33,7 +33,7 @@ class CoachLike(Protocol):
 
 
 class StoreLike(Protocol):
-    """The part of ``bot.storage.Store`` the bot uses (see /tmp/store_api.md)."""
+    """The part of ``bot.storage.Store`` the bot uses (see bot/storage/store.py)."""
 
     def claim_event(self, event_id: str) -> bool: ...
 
@@ -62,6 +62,17 @@ class StoreLike(Protocol):
     ) -> int: ...
 
     def update_feedback_comment(self, feedback_id: int, comment: str) -> None: ...
+
+    def recent_queries(
+        self, *, team_id: str | None, user_id: str, limit: int = 5
+    ) -> list[Any]: ...  # App Home: the rep's own lookups (QueryRow)
+
+    # Multi-workspace installs (bot.oauth, bot.listeners.uninstall).
+    def installation_store(self, client_id: str) -> Any: ...
+
+    def oauth_state_store(self, expiration_seconds: int = 600) -> Any: ...
+
+    def delete_installation(self, team_id: str | None, enterprise_id: str | None = None) -> int: ...
 
 
 class CoachNotReady(CoachError):

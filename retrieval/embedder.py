@@ -43,6 +43,10 @@ class SentenceTransformerEncoder:
     ) -> None:
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bars in bot logs
+            hf_logging.set_verbosity_error()
 
             self.model = SentenceTransformer(name_or_path, device="cpu", local_files_only=True)
         except Exception as exc:

@@ -100,10 +100,10 @@ def shared_card(deps: Deps, data: dict[str, Any]) -> Message | None:
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.action(render.ACTION_FULL_TIP)
-    def on_full_tip(
+    def on_show_tip(
         ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
+        """ "Show full tip", or a "nearest situation" button from a low-confidence reply."""
         ack()
         where = reply_target(body, context)
         data = button_data(body)
@@ -114,20 +114,8 @@ def register(app: App, deps: Deps) -> None:
             _tip_card(deps, data.get("t"), data.get("q"), shareable=where.ephemeral),
         )
 
-    @app.action(render.SUGGESTION_ACTION_RE)
-    def on_suggestion(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        """A "nearest situation" button from a low-confidence reply: show that tip."""
-        ack()
-        where = reply_target(body, context)
-        data = button_data(body)
-        send(
-            deps,
-            client,
-            where,
-            _tip_card(deps, data.get("t"), data.get("q"), shareable=where.ephemeral),
-        )
+    app.action(render.ACTION_FULL_TIP)(on_show_tip)
+    app.action(render.SUGGESTION_ACTION_RE)(on_show_tip)
 
     @app.action(render.ACTION_NEXT_TIP)
     def on_next_tip(
