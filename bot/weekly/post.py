@@ -1,0 +1,374 @@
+"""Build the weekly post and deliver it exactly once per channel and week.
+
+The message reuses the play-card renderer (``bot.render.tip_blocks``): the post is the
+tip's full card under a "Tip of the week" header, plus an invitation to share in the thread.
+
+Delivery (:meth:`WeeklyPoster.deliver`) is a small protocol around the shared store:
+
+1. A week already marked posted is done.
+2. Otherwise the week is *claimed* in the database (unique (channel, week)) **before**
+   anything is sent, so two schedulers, a restart or ``--post-now`` never both post.
+   A claim older than the lease whose owner never confirmed it (a crash mid-post) can
+   be taken over by exactly one process; that process keeps the claimed tip and first
+   checks the channel's history for the post (found by its metadata) before sending.
+3. Slack's confirmation (``ok`` + ``ts``) marks the week posted. A refusal
+   (``not_in_channel`` ...) frees the claim for a later retry; an ambiguous failure keeps
+   it (the post may exist) and the next attempt verifies before re-posting.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from bot.logs import log_fields
+from bot.render import MAX_BLOCKS, Message, escape, tip_blocks, tip_fallback
+from bot.weekly.rotation import (
+    ASKED_WINDOW,
+    AskedCounts,
+    NoAskedCounts,
+    Pick,
+    asked_note,
+    choose_tip,
+    keep_claimed,
+)
+from bot.weekly.schedule import week_start
+from bot.weekly.slack import NOT_A_MEMBER, WeeklySlack, advice, post_metadata
+from retrieval.errors import UnknownTip
+from retrieval.models import TipAnswer
+
+if TYPE_CHECKING:
+    from bot.deps import CoachLike
+    from bot.storage import WeeklyRow
+    from bot.weekly.schedule import Clock
+
+log = logging.getLogger("bot.weekly")
+
+HEADER = "Tip of the week"
+SHARE_PROMPT = (
+    ":speech_balloon: *Tried this with a customer?* Share what you said and how it went "
+    "in the thread :thread: so the whole team can learn from it."
+)
+#: Margin before a claim's time when searching the history (only for unusual week keys).
+HISTORY_SLACK = timedelta(minutes=5)
+#: How long an unconfirmed claim protects its owner (same default as the store).
+DEFAULT_LEASE = timedelta(minutes=15)
+
+
+class WeeklyStore(Protocol):
+    """The part of ``bot.storage.Store`` the weekly post uses (see bot/storage/store.py)."""
+
+    def claim_weekly(
+        self,
+        *,
+        channel: str,
+        week_key: str,
+        tip_id: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta = ...,
+    ) -> bool: ...
+
+    def mark_weekly_posted(
+        self, *, channel: str, week_key: str, ts: str, now: datetime
+    ) -> None: ...
+
+    def release_weekly(self, *, channel: str, week_key: str) -> None: ...
+
+    def weekly_posts(self, channel: str) -> list[WeeklyRow]: ...
+
+
+def default_owner(role: str = "weekly") -> str:
+    """Who holds a claim, for the logs and to recognise our own unconfirmed claims."""
+    return f"{role}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:200]
+
+
+# -- the message ----------------------------------------------------------------------------
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _fit(head: list[dict[str, Any]], tail: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Thin adapter over Slack's 50-block limit (bot.render keeps its own ``_fit`` private):
+    only absurdly long tips get here; the share prompt at the end is always kept."""
+    if len(head) + len(tail) <= MAX_BLOCKS:
+        return [*head, *tail]
+    note = _context("_This tip is too long for one Slack message; the rest is in its source._")
+    return [*head[: MAX_BLOCKS - len(tail) - 1], note, *tail]
+
+
+def build_post(tip: TipAnswer, *, note: str | None = None) -> Message:
+    """Header, (why this tip), the tip's full card (steps, phrases, source), share prompt."""
+    head: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": HEADER, "emoji": True}}
+    ]
+    if note:
+        head.append(_context(f":mag: {escape(note)}"))
+    head.extend(tip_blocks(tip, full=True))
+    tail = [
+        {"type": "divider"},
+        {"type": "section", "text": {"type": "mrkdwn", "text": SHARE_PROMPT}},
+    ]
+    text = tip_fallback(tip, prefix=f"{HEADER}: ")
+    return Message(text=text, blocks=_fit(head, tail))
+
+
+def message_as_text(message: Message) -> str:
+    """A terminal rendering of the post's blocks, for ``coach weekly --preview``."""
+    parts: list[str] = []
+    for block in message.blocks:
+        kind = block.get("type")
+        if kind == "divider":
+            parts.append("---")
+        elif kind == "header":
+            parts.append(f"== {block['text']['text']} ==")
+        elif kind == "context":
+            parts.append("  ".join(el.get("text", "") for el in block.get("elements", [])))
+        elif isinstance(block.get("text"), dict):
+            parts.append(block["text"].get("text", ""))
+    return html.unescape("\n\n".join(p for p in parts if p.strip()))
+
+
+# -- outcomes -------------------------------------------------------------------------------
+
+Status = Literal["posted", "recovered", "already-posted", "busy", "failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt for one channel and week did."""
+
+    channel: str
+    week_key: str
+    status: Status
+    tip_id: str | None = None
+    title: str | None = None
+    ts: str | None = None
+    error: str | None = None
+    ambiguous: bool = False
+    asked: int = 0
+    reason: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """The week is settled for this channel (posted, by us or anyone)."""
+        return self.status in {"posted", "recovered", "already-posted"}
+
+    @property
+    def not_a_member(self) -> bool:
+        return self.error in NOT_A_MEMBER
+
+    def describe(self) -> str:
+        title = f"“{self.title}”" if self.title else (self.tip_id or "")
+        if self.status == "posted":
+            return f"{self.channel}: posted {title} for {self.week_key} (ts {self.ts})"
+        if self.status == "recovered":
+            return (
+                f"{self.channel}: {self.week_key} was already in the channel (ts {self.ts}) from "
+                "an earlier unconfirmed attempt; recorded it instead of posting again"
+            )
+        if self.status == "already-posted":
+            return f"{self.channel}: {self.week_key} already posted ({title}, ts {self.ts})"
+        if self.status == "busy":
+            return (
+                f"{self.channel}: another process is posting {self.week_key} right now; "
+                "it is recorded once Slack confirms"
+            )
+        kept = (
+            " (kept the claim: Slack may have it; the next run checks first)"
+            if self.ambiguous
+            else ""
+        )
+        return f"{self.channel}: could not post {self.week_key}: {self.error}; {advice(self.error)}{kept}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "week_key": self.week_key,
+            "status": self.status,
+            "tip_id": self.tip_id,
+            "title": self.title,
+            "ts": self.ts,
+            "error": self.error,
+            "asked": self.asked,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The post a channel would get for a week: the pick, the tip and the message."""
+
+    channel: str
+    week_key: str
+    pick: Pick
+    tip: TipAnswer
+    message: Message
+    existing: WeeklyRow | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "week_key": self.week_key,
+            "tip_id": self.tip.id,
+            "title": self.tip.title,
+            "reason": self.pick.reason,
+            "asked": self.pick.asked,
+            "text": self.message.text,
+            "blocks": self.message.blocks,
+            "metadata": post_metadata(self.week_key, self.tip.id),
+        }
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+class WeeklyPoster:
+    """Chooses, claims, posts and records one channel's weekly tip (see module docstring)."""
+
+    def __init__(
+        self,
+        store: WeeklyStore,
+        coach: Callable[[], CoachLike],
+        slack: WeeklySlack | None,
+        *,
+        clock: Clock,
+        owner: str | None = None,
+        asked: AskedCounts | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> None:
+        self.store = store
+        self._coach_factory = coach
+        self._coach: CoachLike | None = None
+        self.slack = slack
+        self.clock = clock
+        self.owner = owner or default_owner()
+        self.asked = asked or NoAskedCounts()
+        self.lease = lease
+
+    def coach(self) -> CoachLike:
+        """Loaded on first use: a scheduler that has nothing due does not hold the model."""
+        if self._coach is None:
+            self._coach = self._coach_factory()
+        return self._coach
+
+    def _asked(self, now: datetime) -> Mapping[str, int]:
+        try:
+            return self.asked(now - ASKED_WINDOW, now)
+        except Exception:  # the query log is a nicety: never lose the weekly post over it
+            log.exception("weekly: reading the query log failed; using plain rotation")
+            return {}
+
+    def plan(
+        self,
+        channel: str,
+        week_key: str,
+        now: datetime,
+        rows: list[WeeklyRow] | None = None,
+    ) -> Plan:
+        """The tip and message this channel gets for ``week_key`` (no side effects)."""
+        rows = self.store.weekly_posts(channel) if rows is None else rows
+        existing = next((row for row in rows if row.week_key == week_key), None)
+        coach = self.coach()
+        asked = self._asked(now)
+        pick: Pick | None = None
+        tip: TipAnswer | None = None
+        if existing is not None:  # a claim fixes the week's tip (it may already be out)
+            try:
+                tip = coach.tip_card(existing.tip_id)
+                pick = keep_claimed(existing.tip_id, asked)
+            except UnknownTip:
+                tip = None  # the tip left the corpus since: choose again
+        if pick is None or tip is None:
+            pick = choose_tip(coach.tips(), rows, week_key=week_key, asked=asked)
+            tip = coach.tip_card(pick.tip_id)
+        message = build_post(tip, note=asked_note(pick))
+        return Plan(channel, week_key, pick, tip, message, existing)
+
+    def deliver(self, channel: str, week_key: str, now: datetime | None = None) -> Outcome:
+        """Post this week's tip to ``channel`` unless it is (being) posted; never twice."""
+        if self.slack is None:
+            raise RuntimeError("WeeklyPoster was built without Slack (preview only)")
+        now = now or self.clock.now()
+        rows = self.store.weekly_posts(channel)
+        existing = next((row for row in rows if row.week_key == week_key), None)
+        if existing is not None and existing.status == "posted":
+            return Outcome(channel, week_key, "already-posted", existing.tip_id, ts=existing.ts)
+        must_claim = True
+        if existing is not None:  # claimed, never confirmed: by us earlier, or by a crashed run
+            mine = existing.owner == self.owner
+            stale = existing.claimed_at < now - self.lease
+            if not mine and not stale:
+                return Outcome(channel, week_key, "busy", existing.tip_id, error=existing.owner)
+            must_claim = stale  # our own live claim is still ours; a stale one is re-taken
+        plan = self.plan(channel, week_key, now, rows)
+        outcome = Outcome(
+            channel,
+            week_key,
+            "failed",
+            plan.tip.id,
+            plan.tip.title,
+            asked=plan.pick.asked,
+            reason=plan.pick.reason,
+        )
+        # Exactly one process gets past a claim per week: a fresh claim, or the takeover of
+        # a stale one (the store checks the lease atomically).
+        if must_claim and not self.store.claim_weekly(
+            channel=channel,
+            week_key=week_key,
+            tip_id=plan.tip.id,
+            owner=self.owner,
+            now=now,
+            lease=self.lease,
+        ):
+            return replace(outcome, status="busy")
+        if existing is not None:
+            log.warning(
+                "weekly: resuming an unconfirmed claim; checking Slack before posting",
+                extra=log_fields(channel=channel, week=week_key, previous_owner=existing.owner),
+            )
+        # A post for this week can only exist from the week's start: search from there (not
+        # from the claim, which a chain of takeovers may have moved past the first attempt).
+        since = week_start(week_key) or (existing.claimed_at if existing else now) - HISTORY_SLACK
+        result = self.slack.post(
+            channel,
+            plan.message,
+            week_key=week_key,
+            tip_id=plan.tip.id,
+            since=since,
+            verify_first=existing is not None,
+        )
+        if result.ts:
+            self.store.mark_weekly_posted(
+                channel=channel, week_key=week_key, ts=result.ts, now=self.clock.now()
+            )
+            status: Status = "recovered" if result.recovered else "posted"
+            log.info(
+                "weekly: %s %s to %s",
+                status,
+                plan.tip.id,
+                channel,
+                extra=log_fields(
+                    channel=channel,
+                    week=week_key,
+                    tip_id=plan.tip.id,
+                    ts=result.ts,
+                    reason=plan.pick.reason,
+                    asked=plan.pick.asked,
+                ),
+            )
+            return replace(outcome, status=status, ts=result.ts)
+        if not result.ambiguous:
+            # Slack said no (or never answered a 429 storm): nothing was posted, so the week
+            # must not count as done. Free it for the next attempt.
+            self.store.release_weekly(channel=channel, week_key=week_key)
+        return replace(outcome, error=result.error, ambiguous=result.ambiguous)
