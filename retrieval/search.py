@@ -48,7 +48,7 @@ class Calibration:
     lexical: float = 0.01
     lexical_cap: float = 15.0
     center: float = 0.58
-    scale: float = 0.04
+    scale: float = 0.07
 
     def evidence(self, dense: float, background: float, bm25: float) -> float:
         return (
