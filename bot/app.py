@@ -83,16 +83,31 @@ def build_app(
 ) -> App:
     """The Bolt app with every listener registered.
 
-    Single-workspace mode (``SLACK_BOT_TOKEN``) today. Multi-workspace installs plug in by
-    passing ``oauth_settings`` (and/or an ``installation_store``): the client then carries
-    no token and Bolt authorizes each request from the store.
+    Single-workspace mode (``SLACK_BOT_TOKEN``) unless ``SLACK_CLIENT_ID`` and
+    ``SLACK_CLIENT_SECRET`` are set: then the OAuth install flow is served (see
+    :mod:`bot.oauth`) and Bolt authorizes each request from the installations in the
+    shared database (the app's client then carries no token of its own).
+    ``oauth_settings``/``installation_store`` override that wiring. In both modes every
+    Web API call, ``oauth.v2.access`` included, goes to ``SLACK_API_URL``.
     """
     settings = deps.settings
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
+    if oauth_settings is None and installation_store is None and settings.oauth_enabled:
+        from bot.oauth import oauth_settings as build_oauth_settings
+
+        # Explicit settings, never Bolt's own os.environ look-up: Settings is the one source.
+        oauth_settings = build_oauth_settings(settings, deps.store)
+    if oauth_settings is not None and installation_store is None:
+        installation_store = oauth_settings.installation_store
     multi = oauth_settings is not None or installation_store is not None
     client = build_client(deps, with_token=not multi)
+    oauth_flow = None
+    if oauth_settings is not None:
+        from bot.oauth import build_oauth_flow
+
+        oauth_flow = build_oauth_flow(oauth_settings, client)
     app = App(
         name="tip-coach",
         client=client,
@@ -100,8 +115,9 @@ def build_app(
         process_before_response=False,  # ack first, work after (Bolt's thread pool)
         token_verification_enabled=False,  # auth.test happens lazily on the first request
         request_verification_enabled=True,  # signatures and timestamps: never off
-        oauth_settings=oauth_settings,
+        oauth_flow=oauth_flow,
         installation_store=installation_store,
+        installation_store_bot_only=True if multi else None,  # bot tokens only, no user tokens
         listener_executor=ThreadPoolExecutor(
             max_workers=LISTENER_THREADS, thread_name_prefix="bolt"
         ),

@@ -6,6 +6,11 @@ for the methods the bot uses, remembers what was posted in which thread (so
 told to misbehave: HTTP 429 with ``Retry-After``, 5xx, or a Slack error such as
 ``not_in_channel``, for the next N calls of a method.
 
+For multi-workspace installs it plays Slack's side of OAuth: ``add_install_code`` makes a
+code that ``oauth.v2.access`` (checked against the app's client id and secret) trades,
+once, for that workspace's bot token; from then on that token is accepted and
+``auth.test`` answers with its workspace.
+
     with FakeSlack() as slack:
         settings = load_settings(slack_api_url=slack.api_url, ...)
         slack.fail("chat.postMessage", status=429, retry_after=1)
@@ -15,6 +20,7 @@ told to misbehave: HTTP 429 with ``Retry-After``, 5xx, or a Slack error such as
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -72,6 +78,19 @@ class Call:
         return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace that can install the app through the fake's ``oauth.v2.access``."""
+
+    team_id: str
+    bot_token: str
+    bot_user_id: str = BOT_USER_ID
+    bot_id: str = BOT_ID
+    team_name: str = "Coach Test"
+    installer: str = "U0INSTALL1"
+    scope: str = "app_mentions:read,chat:write,commands,im:history"
+
+
 @dataclass
 class Fault:
     status: int = 200
@@ -93,8 +112,21 @@ class _State:
 class FakeSlack:
     """A threaded HTTP server that imitates the Slack Web API (see module docstring)."""
 
-    def __init__(self, *, token: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.token = token  # when set, calls with another token get invalid_auth
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> None:
+        # When set (or once a workspace installed), calls with another token get invalid_auth.
+        self.token = token
+        self.client_id = client_id  # oauth.v2.access checks these when set
+        self.client_secret = client_secret
+        self._codes: dict[str, Workspace] = {}  # install codes not traded yet
+        self._installed: dict[str, Workspace] = {}  # bot token -> its workspace
         self._state = _State()
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
@@ -184,6 +216,16 @@ class FakeSlack:
         """Messages ``conversations.replies`` returns for a thread (besides what the bot posts)."""
         with self._cond:
             self._state.threads[(channel, thread_ts)].extend(messages)
+
+    def add_install_code(self, code: str, workspace: Workspace) -> None:
+        """An OAuth ``code`` that ``oauth.v2.access`` trades (once) for ``workspace``'s token."""
+        with self._cond:
+            self._codes[code] = workspace
+
+    def installed_tokens(self) -> dict[str, str]:
+        """Bot tokens handed out by ``oauth.v2.access``, by team id."""
+        with self._cond:
+            return {ws.team_id: token for token, ws in self._installed.items()}
 
     def reset(self) -> None:
         with self._cond:
@@ -288,26 +330,60 @@ class FakeSlack:
             return 200, {"ok": False, "error": fault.error}, {}
         if method == "response_url":
             return 200, "ok", {}
-        if self.token is not None:
-            auth = headers.get("authorization", "")
-            if auth != f"Bearer {self.token}" and body.get("token") != self.token:
-                return 200, {"ok": False, "error": "invalid_auth"}, {}
-        return 200, self._success(method, body), {}
+        if method == "oauth.v2.access":
+            return 200, self._oauth_access(body, headers), {}
+        token = _bearer(headers) or body.get("token")
+        with self._cond:
+            accepted = {self.token, *self._installed} - {None}
+            workspace = self._installed.get(str(token))
+        if accepted and token not in accepted:
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        return 200, self._success(method, body, workspace), {}
+
+    def _oauth_access(self, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        """Trade an install code for a bot token, the way Slack's oauth.v2.access does."""
+        client_id, client_secret = _basic_auth(headers)
+        client_id = client_id or body.get("client_id")
+        client_secret = client_secret or body.get("client_secret")
+        if self.client_id is not None and client_id != self.client_id:
+            return {"ok": False, "error": "invalid_client_id"}
+        if self.client_secret is not None and client_secret != self.client_secret:
+            return {"ok": False, "error": "bad_client_secret"}
+        with self._cond:
+            workspace = self._codes.pop(str(body.get("code")), None)  # a code works once
+            if workspace is not None:
+                self._installed[workspace.bot_token] = workspace
+        if workspace is None:
+            return {"ok": False, "error": "invalid_code"}
+        return {
+            "ok": True,
+            "app_id": "A0COACH",
+            "authed_user": {"id": workspace.installer},
+            "scope": workspace.scope,
+            "token_type": "bot",
+            "access_token": workspace.bot_token,
+            "bot_user_id": workspace.bot_user_id,
+            "team": {"id": workspace.team_id, "name": workspace.team_name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
 
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{900000 + next(self._ts):06d}"  # never equal to a test ts
 
-    def _success(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _success(
+        self, method: str, body: dict[str, Any], workspace: Workspace | None = None
+    ) -> dict[str, Any]:
         channel = body.get("channel")
         if method == "auth.test":
             return {
                 "ok": True,
                 "url": "https://coach-test.slack.com/",
-                "team": "Coach Test",
+                "team": workspace.team_name if workspace else "Coach Test",
                 "user": "tip_coach",
-                "team_id": TEAM_ID,
-                "user_id": BOT_USER_ID,
-                "bot_id": BOT_ID,
+                "team_id": workspace.team_id if workspace else TEAM_ID,
+                "user_id": workspace.bot_user_id if workspace else BOT_USER_ID,
+                "bot_id": workspace.bot_id if workspace else BOT_ID,
                 "is_enterprise_install": False,
             }
         if method == "chat.postMessage":
@@ -348,6 +424,23 @@ class FakeSlack:
         if method == "chat.postMessage" and body.get("thread_ts"):
             key = (str(body.get("channel")), str(body["thread_ts"]))
             self._state.threads[key].append(payload["message"])
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    return auth[7:] if auth.lower().startswith("bearer ") else None
+
+
+def _basic_auth(headers: dict[str, str]) -> tuple[str | None, str | None]:
+    """(client id, client secret) from an ``Authorization: Basic`` header (oauth.v2.access)."""
+    auth = headers.get("authorization", "")
+    if not auth.lower().startswith("basic "):
+        return None, None
+    try:
+        user, _, password = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
+    except ValueError:
+        return None, None
+    return user, password
 
 
 def _json_field(value: Any) -> Any:

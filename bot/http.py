@@ -5,6 +5,8 @@
 * ``GET /healthz``: 200 once the model and index are loaded, 503 while loading or broken.
 * A malformed body (broken JSON, broken ``payload=``, not UTF-8) is 400 - checked before
   Bolt sees it, but only after the signature: an unsigned bad body is still 401.
+* ``GET /slack/install`` and ``GET /slack/oauth_redirect``: the multi-workspace install
+  flow (:mod:`bot.oauth`), only when ``SLACK_CLIENT_ID``/``SLACK_CLIENT_SECRET`` are set.
 * Anything else is 404 (405 for a known path with the wrong method).
 
 One structured log line per request: method, path, status, duration, Slack request type.
@@ -189,11 +191,10 @@ class SlackWSGI:
                 return _text(405, "Method Not Allowed")
             return self.slack(environ, info)
         oauth = self.app.oauth_flow
-        if (
-            oauth is not None
-            and method == "GET"
-            and path in {oauth.install_path, oauth.redirect_uri_path}
-        ):
+        if oauth is not None and path in {oauth.install_path, oauth.redirect_uri_path}:
+            if method != "GET":
+                return _text(405, "Method Not Allowed")
+            info["oauth"] = "install" if path == oauth.install_path else "callback"
             return self.oauth(environ, path)
         return _text(404, "Not Found")
 

@@ -104,7 +104,6 @@ def settings_secrets(settings: Settings) -> list[str]:
         "slack_signing_secret",
         "slack_app_token",
         "slack_client_secret",
-        "slack_state_secret",
     ):
         secret = getattr(settings, name, None)
         if secret is not None:

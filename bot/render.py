@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from retrieval.models import Answer, Suggestion, TipAnswer
@@ -206,7 +206,7 @@ def _button(text: str, action_id: str, value: str, *, style: str | None = None) 
     return button
 
 
-def _fit(blocks: list[dict[str, Any]], *, keep_tail: int = 0) -> list[dict[str, Any]]:
+def fit_blocks(blocks: list[dict[str, Any]], *, keep_tail: int = 0) -> list[dict[str, Any]]:
     """Stay within 50 blocks. Only absurdly long tips get here; they keep their tail (buttons)."""
     if len(blocks) <= MAX_BLOCKS:
         return blocks
@@ -348,7 +348,7 @@ def play_card(
     actions = _card_buttons(
         tip, query_id=query_id, query=query, exclude=exclude, shareable=shareable, full=full
     )
-    blocks = _fit([*blocks, actions], keep_tail=1)
+    blocks = fit_blocks([*blocks, actions], keep_tail=1)
     return Message(text=tip_fallback(tip), blocks=blocks)
 
 
@@ -402,7 +402,7 @@ def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
     text = "No confident match"
     if suggestions:
         text += ". Nearest situations: " + "; ".join(escape(s.title) for s in suggestions)
-    return Message(text=clip(text, MAX_FALLBACK_TEXT), blocks=_fit(blocks))
+    return Message(text=clip(text, MAX_FALLBACK_TEXT), blocks=fit_blocks(blocks))
 
 
 def shared_message(card: Message, *, user_id: str | None) -> Message:
@@ -415,7 +415,7 @@ def shared_message(card: Message, *, user_id: str | None) -> Message:
             if elements:
                 kept_actions.append({**block, "elements": elements})
     by = mention(user_id)
-    blocks = _fit(
+    blocks = fit_blocks(
         [*blocks, _context(f"Shared by {by}"), *kept_actions], keep_tail=len(kept_actions)
     )
     return Message(text=clip(f"{card.text} (shared by {by})", MAX_FALLBACK_TEXT), blocks=blocks)
@@ -480,6 +480,113 @@ def feedback_modal(feedback_id: int, *, tip_title: str = "") -> dict[str, Any]:
             },
         ],
     }
+
+
+# -- App Home -------------------------------------------------------------------------
+
+MAX_HOME_BLOCKS = 100  # a Home tab view allows 100 blocks (messages: 50)
+MAX_HOME_TIP_BLOCKS = 40  # the week's tip never crowds out the rest of the tab
+MAX_RECENT_ECHO = 150
+HOME_CALLBACK_ID = "coach_home"
+HOME_TIP_HEADER = "Tip of the week"
+
+
+@dataclass(frozen=True)
+class RecentLookup:
+    """One of the rep's own lookups as the App Home lists it (``text`` already redacted)."""
+
+    text: str
+    when: datetime
+    answered: bool
+    title: str | None  # the tip that answered, or the nearest one when none did
+
+
+@dataclass(frozen=True)
+class HomeContent:
+    """Everything the App Home shows; ``None`` parts could not be read (the tab says so)."""
+
+    slash_command: str = "/coach"
+    tip: TipAnswer | None = None
+    tip_note: str | None = None  # why this tip, e.g. "Reps asked about this 14 times this week."
+    tip_problem: str | None = None  # shown instead of the tip (still loading, no tips...)
+    recent: Sequence[RecentLookup] | None = ()
+    admin_lines: Sequence[str] | None = None  # only for admins: the short gap report
+    admin_period: str = "7 days"
+
+
+def slack_date(when: datetime) -> str:
+    """A time Slack shows in the reader's own time zone (UTC text for old clients)."""
+    moment = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    fallback = f"{moment:%Y-%m-%d %H:%M} UTC"
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def recent_line(item: RecentLookup) -> str:
+    """``• “what the rep asked” → *Tip title* · Nov 23 09:14`` (all rep text escaped)."""
+    asked = echo(item.text, MAX_RECENT_ECHO) or "(empty)"
+    title = escape(" ".join((item.title or "").split()))
+    if item.answered and title:
+        outcome = f"*{title}*"
+    elif title:
+        outcome = f"no confident match (nearest: _{title}_)"
+    else:
+        outcome = "no answer"
+    return f"• “{asked}” → {outcome} · {slack_date(item.when)}"
+
+
+def _home_tip(content: HomeContent) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": HOME_TIP_HEADER, "emoji": True}}
+    ]
+    if content.tip is None:
+        problem = content.tip_problem or "There is no tip to show yet."
+        return [*blocks, *_sections(f":hourglass_flowing_sand: {escape(problem)}")]
+    if content.tip_note:
+        blocks.append(_context(f":mag: {escape(content.tip_note)}"))
+    tip = tip_blocks(content.tip, full=True)
+    if len(tip) > MAX_HOME_TIP_BLOCKS:
+        note = _context("_This tip is too long to show here in full; the rest is in its source._")
+        tip = [*tip[: MAX_HOME_TIP_BLOCKS - 1], note]
+    return [*blocks, *tip]
+
+
+def _home_section(title: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "divider"},
+        {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}},
+    ]
+
+
+def home_view(content: HomeContent) -> dict[str, Any]:
+    """The App Home tab: the week's tip, how to ask, the rep's lookups, (admins) the gaps."""
+    blocks = _home_tip(content)
+    blocks += _home_section("How to ask")
+    blocks += [b for b in help_message(content.slash_command).blocks if b["type"] != "context"]
+    blocks += _home_section("Your recent lookups")
+    if content.recent is None:
+        blocks += _sections(":warning: Your recent lookups can't be shown right now.")
+    elif not content.recent:
+        cmd = escape(content.slash_command)
+        blocks += _sections(
+            f"Nothing yet. Try `{cmd} customer wants the supervisor`, or describe a situation "
+            "to me in a DM."
+        )
+    else:
+        blocks += _sections("\n".join(recent_line(item) for item in content.recent))
+        blocks.append(_context("Only you see your lookups here."))
+    if content.admin_lines is not None:
+        blocks += _home_section(f"Gap report (last {content.admin_period})")
+        lines = [escape(line) for line in content.admin_lines if line.strip()]
+        blocks += _sections("\n".join(lines) or "Nothing to report.")
+        blocks.append(
+            _context(
+                "Full report: `coach report --since 7d`. You see this because you are "
+                "listed in `COACH_ADMINS`."
+            )
+        )
+    if len(blocks) > MAX_HOME_BLOCKS:  # only a freak tip or report gets here
+        blocks = [*blocks[: MAX_HOME_BLOCKS - 1], _context("_Some of this tab was cut short._")]
+    return {"type": "home", "callback_id": HOME_CALLBACK_ID, "blocks": blocks}
 
 
 def iter_texts(blocks: Iterable[dict[str, Any]]) -> Iterable[str]:

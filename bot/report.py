@@ -332,12 +332,17 @@ def _helpfulness(votes: Sequence[FeedbackRow], titles: dict[str, str]) -> tuple[
     return tuple(out)
 
 
-def build_report(store: Store, since: timedelta, now: datetime) -> Report:
-    """Everything ``coach report`` shows, for lookups in ``[now - since, now)``."""
+def build_report(
+    store: Store, since: timedelta, now: datetime, *, team_id: str | None = None
+) -> Report:
+    """Everything ``coach report`` shows, for lookups in ``[now - since, now)``.
+
+    ``team_id`` limits it to one workspace; the CLI (an operator) sees them all.
+    """
     end = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     start = end - since
-    rows = store.queries_between(start, end)
-    votes = store.feedback_between(start, end)
+    rows = store.queries_between(start, end, team_id=team_id)
+    votes = store.feedback_between(start, end, team_id=team_id)
 
     surfaces: dict[str, list[QueryRow]] = defaultdict(list)
     for row in rows:
@@ -406,12 +411,18 @@ def _quote(text: str, limit: int = 60) -> str:
     return "“" + (text if len(text) <= limit else text[: limit - 1] + "…") + "”"
 
 
-def admin_summary(store: Store, now: datetime, since: timedelta = timedelta(days=7)) -> list[str]:
-    """A few plain-text lines of the gap report for admins' App Home.
+def admin_summary(
+    store: Store,
+    now: datetime,
+    since: timedelta = timedelta(days=7),
+    *,
+    team_id: str | None = None,
+) -> list[str]:
+    """A few plain-text lines of the gap report for admins' App Home (their workspace only).
 
     Lines hold (redacted) rep text: escape them before putting them in Block Kit.
     """
-    report = build_report(store, since, now)
+    report = build_report(store, since, now, team_id=team_id)
     period = describe_period(since)
     if not report.lookups:
         return [f"No lookups in the last {period}."]

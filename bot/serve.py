@@ -46,9 +46,19 @@ def build_wsgi_app(settings: Settings) -> Any:
     from bot.app import build_app
     from bot.deps import Deps
     from bot.http import SlackWSGI
+    from bot.logs import log_fields
 
     deps = Deps.from_settings(settings)
-    return SlackWSGI(build_app(deps), deps)
+    app = build_app(deps)
+    oauth = app.oauth_flow
+    deps.logger.info(
+        "slack mode",
+        extra=log_fields(
+            mode="multi-workspace" if oauth is not None else "single-workspace",
+            install_path=oauth.install_path if oauth is not None else None,
+        ),
+    )
+    return SlackWSGI(app, deps)
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:

@@ -65,8 +65,8 @@ class Settings(BaseSettings):
     slack_client_secret: SecretStr | None = Field(
         None, validation_alias=_env("SLACK_CLIENT_SECRET", "slack_client_secret")
     )
-    slack_state_secret: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_STATE_SECRET", "slack_state_secret")
+    slack_redirect_uri: str | None = Field(
+        None, validation_alias=_env("SLACK_REDIRECT_URI", "slack_redirect_uri")
     )
     slack_api_url: str = Field(
         DEFAULT_SLACK_API_URL, validation_alias=_env("SLACK_API_URL", "slack_api_url")
@@ -138,6 +138,18 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("slack_redirect_uri")
+    @classmethod
+    def _redirect_uri(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.match(r"^https?://[^\s/]+/\S*$", value):
+            raise ValueError(
+                f"{value!r} is not an http(s) URL (like https://coach.example.com/slack/oauth_redirect)"
+            )
+        return value
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -255,6 +267,9 @@ class Settings(BaseSettings):
     def require_slack(self, *, socket: bool = False) -> None:
         """Fail fast, naming the variable, when the bot cannot talk to Slack."""
         missing = []
+        if bool(self.slack_client_id) != bool(self.slack_client_secret):
+            # Half an OAuth setup would silently fall back to single-workspace mode.
+            missing.append("SLACK_CLIENT_SECRET" if self.slack_client_id else "SLACK_CLIENT_ID")
         if not self.oauth_enabled and self.slack_bot_token is None:
             missing.append("SLACK_BOT_TOKEN (or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)")
         if socket:

@@ -104,13 +104,14 @@ class BotHarness:
         *,
         content_type: str | None = None,
         headers: dict[str, str] | None = None,
+        query: str = "",
     ) -> Response:
         """Call the WSGI app directly, like gunicorn would."""
         raw = body.encode("utf-8") if isinstance(body, str) else body
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
             "PATH_INFO": path,
-            "QUERY_STRING": "",
+            "QUERY_STRING": query,
             "SERVER_NAME": "127.0.0.1",
             "SERVER_PORT": "3000",
             "SERVER_PROTOCOL": "HTTP/1.1",
@@ -151,18 +152,33 @@ class BotHarness:
         self.counter[0] += 1
         return self.counter[0]
 
-    def event_body(self, event: dict[str, Any], *, event_id: str | None = None) -> str:
+    def event_body(
+        self,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        team_id: str = TEAM_ID,
+        bot_user_id: str = BOT_USER_ID,
+    ) -> str:
         n = self.next_id()
         return json.dumps(
             {
                 "token": "legacy",
-                "team_id": TEAM_ID,
+                "team_id": team_id,
                 "api_app_id": "A0COACH",
                 "event": event,
                 "type": "event_callback",
                 "event_id": event_id or f"Ev{n:08d}",
                 "event_time": int(time.time()),
-                "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+                "authorizations": [
+                    {
+                        "enterprise_id": None,
+                        "team_id": team_id,
+                        "user_id": bot_user_id,
+                        "is_bot": True,
+                        "is_enterprise_install": False,
+                    }
+                ],
             }
         )
 
@@ -172,6 +188,8 @@ class BotHarness:
         *,
         event_id: str | None = None,
         retry_num: int | None = None,
+        team_id: str = TEAM_ID,
+        bot_user_id: str = BOT_USER_ID,
         **kw: Any,
     ) -> Response:
         headers = (
@@ -179,8 +197,8 @@ class BotHarness:
             if retry_num
             else {}
         )
-        return self.post_signed(self.event_body(event, event_id=event_id), "application/json",
-                                extra_headers=headers, **kw)  # fmt: skip
+        body = self.event_body(event, event_id=event_id, team_id=team_id, bot_user_id=bot_user_id)
+        return self.post_signed(body, "application/json", extra_headers=headers, **kw)
 
     def dm_event(
         self, text: str, *, user: str = USER, ts: str | None = None, **extra: Any
@@ -205,6 +223,16 @@ class BotHarness:
             "text": f"<@{BOT_USER_ID}> {text}",
             "ts": ts or f"{int(time.time())}.{self.next_id():06d}",
             **extra,
+        }
+
+    def home_event(self, *, user: str = USER, tab: str = "home") -> dict[str, Any]:
+        """A rep opening the app's Home (or Messages) tab."""
+        return {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": DM_CHANNEL,
+            "tab": tab,
+            "event_ts": f"{int(time.time())}.{self.next_id():06d}",
         }
 
     def command_body(

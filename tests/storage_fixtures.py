@@ -59,7 +59,9 @@ def require_postgres() -> str:
     """The base Postgres URL, or skip the test with the reason."""
     url, reason = postgres_base_url()
     if url is None:
-        if os.environ.get("COACH_REQUIRE_POSTGRES"):  # .ci/run: Postgres runs there, so skipping would hide a gap
+        if os.environ.get(
+            "COACH_REQUIRE_POSTGRES"
+        ):  # .ci/run: Postgres runs there, so skipping would hide a gap
             pytest.fail(f"COACH_REQUIRE_POSTGRES is set but {reason}")
         pytest.skip(reason)
     return url

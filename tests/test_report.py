@@ -182,6 +182,27 @@ def test_admin_summary_is_a_short_gap_report(store: Store) -> None:
     assert len(lines) <= 6
 
 
+def test_admin_summary_shows_only_the_admins_workspace(store: Store) -> None:
+    seed(store)  # every seeded row belongs to T1
+    store.log_query(
+        team_id="T2",
+        user_id="U9",
+        surface="dm",
+        text="other workspace secret situation",
+        answer=declined((("how-to-cancel", "Cancel Gracefully"),)),
+        latency_ms=5.0,
+        now=NOW - timedelta(hours=1),
+    )
+    assert (
+        admin_summary(store, NOW, team_id="T1")[0]
+        == "12 lookups in the last 7 days, 58% answered (7)."
+    )
+    other = admin_summary(store, NOW, team_id="T2")
+    assert other[0] == "1 lookups in the last 7 days, 0% answered (0)."
+    assert not any("VPN" in line for line in other)
+    assert admin_summary(store, NOW)[0].startswith("13 lookups")  # the operator's CLI sees all
+
+
 # -- grouping ----------------------------------------------------------------------------
 
 

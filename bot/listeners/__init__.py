@@ -11,9 +11,9 @@ from bot.deps import Deps
 
 def register_all(app: App, deps: Deps) -> None:
     """Register every surface; the catch-all for other messages comes last."""
-    from bot.listeners import actions, dm, feedback, mention, slash
+    from bot.listeners import actions, dm, feedback, home, mention, slash, uninstall
 
-    for module in (dm, mention, slash, actions, feedback):
+    for module in (dm, mention, slash, actions, feedback, home, uninstall):
         module.register(app, deps)
 
     @app.event("message")

@@ -268,7 +268,7 @@ def _dm(
     if where.channel and where.channel[:1] in "CG":
         why = f"(You asked in <#{where.channel}>.) " + why
     note = {"type": "context", "elements": [{"type": "mrkdwn", "text": why}]}
-    dm = Message(text=message.text, blocks=render._fit([note, *message.blocks], keep_tail=1))
+    dm = Message(text=message.text, blocks=render.fit_blocks([note, *message.blocks], keep_tail=1))
     try:
         data = client.chat_postMessage(channel=where.user_id, unfurl_links=False, **dm.to_slack())
         deps.logger.info("answer redirected to DM", extra=log_fields(reason=reason))

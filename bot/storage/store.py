@@ -366,13 +366,20 @@ class Store:
         with self.engine.connect() as conn:
             return [_query_row(row) for row in conn.execute(stmt)]
 
-    def queries_between(self, start: datetime, end: datetime) -> list[QueryRow]:
-        """Every lookup with ``start <= created_at < end``, oldest first (for reports)."""
+    def queries_between(
+        self, start: datetime, end: datetime, *, team_id: str | None = None
+    ) -> list[QueryRow]:
+        """Every lookup with ``start <= created_at < end``, oldest first (for reports).
+
+        ``team_id`` limits it to one workspace (an admin sees only their own reps' text).
+        """
         stmt = (
             select(query_log)
             .where(query_log.c.created_at >= _now(start), query_log.c.created_at < _now(end))
             .order_by(query_log.c.created_at, query_log.c.id)
         )
+        if team_id is not None:
+            stmt = stmt.where(query_log.c.team_id == team_id)
         with self.engine.connect() as conn:
             return [_query_row(row) for row in conn.execute(stmt)]
 
@@ -458,13 +465,17 @@ class Store:
                 f"No feedback #{feedback_id} (it may have been deleted by retention)."
             )
 
-    def feedback_between(self, start: datetime, end: datetime) -> list[FeedbackRow]:
+    def feedback_between(
+        self, start: datetime, end: datetime, *, team_id: str | None = None
+    ) -> list[FeedbackRow]:
         """Every feedback with ``start <= created_at < end``, oldest first (for reports)."""
         stmt = (
             select(feedback)
             .where(feedback.c.created_at >= _now(start), feedback.c.created_at < _now(end))
             .order_by(feedback.c.created_at, feedback.c.id)
         )
+        if team_id is not None:
+            stmt = stmt.where(feedback.c.team_id == team_id)
         with self.engine.connect() as conn:
             return [_feedback_row(row) for row in conn.execute(stmt)]
 

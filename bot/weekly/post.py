@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.logs import log_fields
-from bot.render import MAX_BLOCKS, Message, escape, tip_blocks, tip_fallback
+from bot.render import Message, escape, fit_blocks, tip_blocks, tip_fallback
 from bot.weekly.rotation import (
     ASKED_WINDOW,
     AskedCounts,
@@ -97,15 +97,6 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-def _fit(head: list[dict[str, Any]], tail: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Thin adapter over Slack's 50-block limit (bot.render keeps its own ``_fit`` private):
-    only absurdly long tips get here; the share prompt at the end is always kept."""
-    if len(head) + len(tail) <= MAX_BLOCKS:
-        return [*head, *tail]
-    note = _context("_This tip is too long for one Slack message; the rest is in its source._")
-    return [*head[: MAX_BLOCKS - len(tail) - 1], note, *tail]
-
-
 def build_post(tip: TipAnswer, *, note: str | None = None) -> Message:
     """Header, (why this tip), the tip's full card (steps, phrases, source), share prompt."""
     head: list[dict[str, Any]] = [
@@ -119,7 +110,7 @@ def build_post(tip: TipAnswer, *, note: str | None = None) -> Message:
         {"type": "section", "text": {"type": "mrkdwn", "text": SHARE_PROMPT}},
     ]
     text = tip_fallback(tip, prefix=f"{HEADER}: ")
-    return Message(text=text, blocks=_fit(head, tail))
+    return Message(text=text, blocks=fit_blocks([*head, *tail], keep_tail=len(tail)))
 
 
 def message_as_text(message: Message) -> str:

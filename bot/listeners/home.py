@@ -1,0 +1,194 @@
+"""App Home: this week's tip, how to ask, the rep's own recent lookups, and (for admins)
+a short gap report, published with ``views.publish`` whenever a rep opens the Home tab.
+
+Each part is read on its own: a broken index, an empty corpus or a database hiccup costs
+that part of the tab (which then says so), never the whole tab. A refused publish is
+logged. Publishing is idempotent, so there is no event de-duplication here.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot import render
+from bot.deps import CoachLike, Deps
+from bot.logs import log_fields
+from retrieval.errors import CoachError
+from retrieval.models import TipAnswer
+
+#: How many of the rep's own lookups the tab lists.
+RECENT_LOOKUPS = 8
+#: The admins' gap report covers this period (the full one is ``coach report``).
+ADMIN_PERIOD = timedelta(days=7)
+#: Longest wait for the model and index while the bot is still starting (after the ack).
+HOME_COACH_WAIT = 10.0
+REPORT_UNAVAILABLE = "The gap report could not be built just now (see the bot's logs)."
+
+
+def this_weeks_tip(
+    deps: Deps, coach: CoachLike, now: datetime
+) -> tuple[TipAnswer | None, str | None, str | None]:
+    """(tip, why it was chosen, problem): the tip the weekly post has (or will have) this week.
+
+    The weekly post's own choice (``WeeklyPoster.plan``: no side effects) for the first
+    weekly channel, or the rotation's choice when no channel is configured. Should that
+    fail, the newest full tip, so the tab still teaches something.
+    """
+    from bot.weekly.rotation import NoTips
+
+    try:
+        return (*_planned_tip(deps, coach, now), None)
+    except NoTips as exc:
+        return None, None, str(exc)
+    except Exception as exc:
+        deps.logger.error(
+            "home: choosing this week's tip failed; showing the newest full tip",
+            exc_info=exc,
+            extra=log_fields(error_type=type(exc).__name__),
+        )
+    try:
+        return _newest_full_tip(coach), None, None
+    except Exception as exc:
+        deps.logger.error("home: no tip to show", extra=log_fields(error_type=type(exc).__name__))
+        return None, None, "This week's tip can't be shown right now."
+
+
+def _planned_tip(deps: Deps, coach: CoachLike, now: datetime) -> tuple[TipAnswer, str | None]:
+    from bot.weekly.post import WeeklyPoster
+    from bot.weekly.rotation import StoreAskedCounts, asked_note
+    from bot.weekly.schedule import Schedule, SystemClock
+
+    settings = deps.settings
+    channel = settings.weekly_channels[0] if settings.weekly_channels else ""
+    poster = WeeklyPoster(
+        deps.store,  # type: ignore[arg-type]  # the shared Store has the weekly queries
+        lambda: coach,
+        None,  # preview only: the App Home never posts
+        clock=SystemClock(),
+        owner="home",
+        asked=StoreAskedCounts(deps.store),
+    )
+    week = Schedule.from_settings(settings).week_key(now)
+    plan = poster.plan(channel, week, now, None if channel else [])
+    return plan.tip, asked_note(plan.pick)
+
+
+def _newest_full_tip(coach: CoachLike) -> TipAnswer:
+    from bot.weekly.rotation import NoTips
+
+    tips = coach.tips()  # newest first
+    if not tips:
+        raise NoTips()
+    chosen = next((tip for tip in tips if tip.full), tips[0])
+    return coach.tip_card(chosen.id)
+
+
+def recent_lookups(
+    deps: Deps, *, team_id: str | None, user_id: str
+) -> list[render.RecentLookup] | None:
+    """The rep's own latest lookups (already redacted by the store); None if unreadable."""
+    try:
+        rows = deps.store.recent_queries(team_id=team_id, user_id=user_id, limit=RECENT_LOOKUPS)
+    except Exception as exc:
+        deps.logger.error(
+            "home: reading recent lookups failed", extra=log_fields(error_type=type(exc).__name__)
+        )
+        return None
+    return [
+        render.RecentLookup(
+            text=row.text, when=row.created_at, answered=row.answered, title=row.nearest_title
+        )
+        for row in rows
+    ]
+
+
+def admin_lines(deps: Deps, now: datetime, team_id: str | None = None) -> list[str]:
+    """The short gap report (``bot.report.admin_summary``), or a line saying it failed."""
+    from bot.report import admin_summary
+
+    try:
+        return admin_summary(deps.store, now, since=ADMIN_PERIOD, team_id=team_id)  # type: ignore[arg-type]
+    except Exception as exc:
+        deps.logger.error(
+            "home: building the gap report failed", extra=log_fields(error_type=type(exc).__name__)
+        )
+        return [REPORT_UNAVAILABLE]
+
+
+def home_content(
+    deps: Deps, *, user_id: str, team_id: str | None, now: datetime | None = None
+) -> render.HomeContent:
+    """Everything the rep's Home tab shows, each part read on its own."""
+    now = now or datetime.now(UTC)
+    tip: TipAnswer | None = None
+    note = problem = None
+    try:
+        coach = deps.coach.get(min(HOME_COACH_WAIT, deps.coach_wait_seconds))
+    except CoachError as exc:  # still loading, or the index is broken: the rest still shows
+        problem = str(exc)
+    else:
+        tip, note, problem = this_weeks_tip(deps, coach, now)
+    is_admin = user_id in deps.settings.admins
+    return render.HomeContent(
+        slash_command=deps.settings.slash_command,
+        tip=tip,
+        tip_note=note,
+        tip_problem=problem,
+        recent=recent_lookups(deps, team_id=team_id, user_id=user_id),
+        admin_lines=admin_lines(deps, now, team_id) if is_admin else None,
+        admin_period="7 days",
+    )
+
+
+def publish_home(deps: Deps, client: WebClient, *, user_id: str, team_id: str | None) -> bool:
+    """Build and publish the rep's Home tab; True when Slack accepted it."""
+    started = time.perf_counter()
+    content = home_content(deps, user_id=user_id, team_id=team_id)
+    view = render.home_view(content)
+    try:
+        client.views_publish(user_id=user_id, view=view)
+    except SlackApiError as exc:
+        try:
+            code = str(exc.response.get("error") or "unknown_error")
+        except Exception:
+            code = "unknown_error"
+        deps.logger.error(
+            "home: views.publish refused",
+            extra=log_fields(slack_error=code, team_id=team_id, blocks=len(view["blocks"])),
+        )
+        return False
+    except SlackClientError as exc:
+        deps.logger.error(
+            "home: slack unreachable", extra=log_fields(error_type=type(exc).__name__)
+        )
+        return False
+    deps.logger.info(
+        "home published",
+        extra=log_fields(
+            team_id=team_id,
+            tip_id=content.tip.id if content.tip else None,
+            recent=len(content.recent) if content.recent is not None else None,
+            admin=content.admin_lines is not None,
+            blocks=len(view["blocks"]),
+            ms=round((time.perf_counter() - started) * 1000.0, 1),
+        ),
+    )
+    return True
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event("app_home_opened")
+    def on_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        """Fresh content every time the Home tab opens (the Messages tab needs nothing)."""
+        if event.get("tab", "home") != "home":
+            return
+        user_id = event.get("user") or context.user_id
+        if not user_id:
+            return
+        publish_home(deps, client, user_id=user_id, team_id=context.team_id)
