@@ -253,13 +253,7 @@ class SlackWSGI:
             # kept happening, turn the app's event subscriptions off.
             info["unhandled"] = True
             response = BoltResponse(status=200, body="")
-        out_headers = [
-            (k, v)
-            for k, values in response.headers.items()
-            for v in values
-            if k.lower() != "content-length"
-        ]
-        return response.status, out_headers, (response.body or "").encode("utf-8")
+        return _wsgi_response(response)
 
     def oauth(self, environ: dict[str, Any], path: str) -> tuple[int, list[tuple[str, str]], bytes]:
         """Multi-workspace install pages (only when the app was built with OAuth settings)."""
@@ -272,13 +266,7 @@ class SlackWSGI:
             response = oauth.handle_installation(request)
         else:
             response = oauth.handle_callback(request)
-        out_headers = [
-            (k, v)
-            for k, values in response.headers.items()
-            for v in values
-            if k.lower() != "content-length"
-        ]
-        return response.status, out_headers, (response.body or "").encode("utf-8")
+        return _wsgi_response(response)
 
     def _signed(self, raw: bytes, headers: dict[str, str]) -> bool:
         """Bolt's own check (signature, 5-minute timestamp window), for bodies Bolt can't parse."""
@@ -329,3 +317,14 @@ def build_wsgi(deps: Deps, app: App | None = None) -> SlackWSGI:
 
         app = build_app(deps)
     return SlackWSGI(app, deps)
+
+
+def _wsgi_response(response: BoltResponse) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Bolt's response as WSGI status, headers (length recomputed by us) and body."""
+    headers = [
+        (k, v)
+        for k, values in response.headers.items()
+        for v in values
+        if k.lower() != "content-length"
+    ]
+    return response.status, headers, (response.body or "").encode("utf-8")

@@ -115,7 +115,8 @@ def _model_identity(name_or_path: str) -> str:
         digest = (
             hashlib.sha256(config.read_bytes()).hexdigest()[:12] if config.exists() else "nocfg"
         )
-        return f"{path.name}@{digest}"
+        name = path.name if path.name != "model" else path.parent.name  # the bundled package's dir
+        return f"{name}@{digest}"
     return name_or_path
 
 

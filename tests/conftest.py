@@ -17,6 +17,9 @@ from config.settings import DEFAULT_CORPUS_DIR, Settings, load_settings
 from retrieval.embedder import HashingEncoder
 from retrieval.engine import Coach
 
+#: Database fixtures (db_url, pg_url, sqlite_url, store) for every test module.
+pytest_plugins = ["storage_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 EVAL_FILE = REPO.parent / "shared" / "eval" / "dev.jsonl"
 

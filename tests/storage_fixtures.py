@@ -5,9 +5,9 @@ Postgres is the one at 127.0.0.1:5432 (database ``test``, user postgres, then ro
 Each test gets its own schema (``search_path`` set through the URL), dropped afterwards,
 so tests never see each other's tables, even when run in parallel.
 
-Test modules load the fixtures with ``pytest_plugins = [<a helper>.__module__]`` and
-import the helpers directly, so the module is imported before pytest could rewrite its
-asserts: PYTEST_DONT_REWRITE (it raises its own AssertionErrors, with messages).
+tests/conftest.py registers these fixtures for every test module (``pytest_plugins``);
+modules import the helpers directly. PYTEST_DONT_REWRITE: it raises its own
+AssertionErrors, with messages.
 """
 
 from __future__ import annotations

@@ -15,21 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:
-    from tests.bot_fixtures import USER, BotHarness, bot_harness, build_deps, make_settings
-    from tests.fake_slack import TEAM_ID, FakeSlack
-    from tests.storage_fixtures import answered, declined
-except ModuleNotFoundError:  # tests/ is not a package: pytest put it on sys.path
-    from bot_fixtures import (  # type: ignore[no-redef]
-        USER,
-        BotHarness,
-        bot_harness,
-        build_deps,
-        make_settings,
-    )
-    from fake_slack import TEAM_ID, FakeSlack  # type: ignore[no-redef]
-    from storage_fixtures import answered, declined  # type: ignore[no-redef]
+from bot_fixtures import (
+    USER,
+    BotHarness,
+    bot_harness,
+    build_deps,
+    make_settings,
+)
+from fake_slack import TEAM_ID, FakeSlack
+from storage_fixtures import answered, declined
 
 from bot import render
 from bot.app import build_app
@@ -39,8 +33,6 @@ from bot.storage import Store
 from bot.weekly.schedule import Schedule
 from retrieval.errors import IndexMissing
 from retrieval.models import TipAnswer
-
-pytest_plugins = [answered.__module__]  # fixtures: db_url, pg_url, sqlite_url, store
 
 ADMIN = "U0ADMIN001"
 REP = USER

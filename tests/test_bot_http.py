@@ -12,37 +12,21 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from bot_fixtures import (
+    BOT_TOKEN,
+    CHANNEL,
+    DM_CHANNEL,
+    SIGNING_SECRET,
+    USER,
+    BotHarness,
+    bot_harness,
+    build_deps,
+    make_settings,
+    shared_coach,
+)
+from fake_slack import FakeSlack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-try:
-    from tests.bot_fixtures import (
-        BOT_TOKEN,
-        CHANNEL,
-        DM_CHANNEL,
-        SIGNING_SECRET,
-        USER,
-        BotHarness,
-        bot_harness,
-        build_deps,
-        make_settings,
-        shared_coach,
-    )
-    from tests.fake_slack import FakeSlack
-except ModuleNotFoundError:  # tests/ is not a package: pytest put it on sys.path
-    from bot_fixtures import (
-        BOT_TOKEN,
-        CHANNEL,
-        DM_CHANNEL,
-        SIGNING_SECRET,
-        USER,
-        BotHarness,
-        bot_harness,
-        build_deps,
-        make_settings,
-        shared_coach,
-    )
-    from fake_slack import FakeSlack
 
 from bot import render
 from bot.app import build_app
@@ -126,10 +110,8 @@ def test_malformed_signed_bodies_get_400_never_500(
 
 
 def bot_signed_headers(body: str) -> dict[str, str]:
-    try:
-        from tests.bot_fixtures import sign
-    except ModuleNotFoundError:
-        from bot_fixtures import sign
+    from bot_fixtures import sign
+
     return sign(body)
 
 

@@ -21,22 +21,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
-
-try:
-    from tests.bot_fixtures import BotHarness, Response, bot_harness
-    from tests.fake_slack import FakeSlack, Workspace
-    from tests.storage_fixtures import answered
-except ModuleNotFoundError:  # tests/ is not a package: pytest put it on sys.path
-    from bot_fixtures import BotHarness, Response, bot_harness  # type: ignore[no-redef]
-    from fake_slack import FakeSlack, Workspace  # type: ignore[no-redef]
-    from storage_fixtures import answered  # type: ignore[no-redef]
+from bot_fixtures import BotHarness, Response, bot_harness
+from fake_slack import FakeSlack, Workspace
 
 from bot.app import build_app
 from bot.logs import build_handler
 from bot.oauth import BOT_SCOPES, STATE_COOKIE
 from config.settings import SettingsError, load_settings
-
-pytest_plugins = [answered.__module__]  # fixtures: db_url, pg_url, sqlite_url, store
 
 REPO = Path(__file__).resolve().parent.parent
 CLIENT_ID = "1111111111.2222222222"

@@ -15,13 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-try:
-    from tests.bot_fixtures import BOT_TOKEN, SIGNING_SECRET, sign
-    from tests.fake_slack import FakeSlack
-except ModuleNotFoundError:  # tests/ is not a package: pytest put it on sys.path
-    from bot_fixtures import BOT_TOKEN, SIGNING_SECRET, sign
-    from fake_slack import FakeSlack
+from bot_fixtures import BOT_TOKEN, SIGNING_SECRET, sign
+from fake_slack import FakeSlack
 
 from bot import serve
 from config.settings import load_settings
@@ -195,10 +190,8 @@ def test_socket_mode_is_chosen_by_flag_or_app_token(tmp_path: Path) -> None:
 
 
 def test_socket_mode_handler_talks_to_the_configured_api_url(tmp_path: Path) -> None:
-    try:
-        from tests.bot_fixtures import build_deps, make_settings
-    except ModuleNotFoundError:
-        from bot_fixtures import build_deps, make_settings
+    from bot_fixtures import build_deps, make_settings
+
     settings = make_settings(None, tmp_path, slack_app_token="xapp-1-A1-1-abc")
     deps = build_deps(settings)
     handler = serve.socket_handler(settings, deps)

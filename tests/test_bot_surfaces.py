@@ -9,13 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-try:
-    from tests.bot_fixtures import CHANNEL, DM_CHANNEL, OTHER_USER, USER, BotHarness, bot_harness
-    from tests.fake_slack import BOT_USER_ID, TEAM_ID
-except ModuleNotFoundError:  # tests/ is not a package: pytest put it on sys.path
-    from bot_fixtures import CHANNEL, DM_CHANNEL, OTHER_USER, USER, BotHarness, bot_harness
-    from fake_slack import BOT_USER_ID, TEAM_ID
+from bot_fixtures import CHANNEL, DM_CHANNEL, OTHER_USER, USER, BotHarness, bot_harness
+from fake_slack import BOT_USER_ID, TEAM_ID
 
 from bot import render
 

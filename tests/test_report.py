@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from storage_fixtures import answered, declined
 
 from bot.report import (
     BadSince,
@@ -23,13 +24,6 @@ from bot.report import (
 )
 from bot.storage import QueryRow, Store
 from config.settings import Settings, load_settings
-
-try:  # tests/ may or may not be a package, depending on the checkout
-    from tests.storage_fixtures import answered, declined
-except ModuleNotFoundError:
-    from storage_fixtures import answered, declined  # type: ignore[no-redef]
-
-pytest_plugins = [answered.__module__]  # fixtures: db_url, pg_url, sqlite_url, store
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SUP = ("tip-sup", "When They Want the Supervisor")

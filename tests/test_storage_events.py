@@ -7,16 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from storage_fixtures import claim_events_worker, run_workers
 
 from bot.storage import Store
 from bot.storage.schema import processed_events
-
-try:  # tests/ may or may not be a package, depending on the checkout
-    from tests.storage_fixtures import claim_events_worker, run_workers
-except ModuleNotFoundError:
-    from storage_fixtures import claim_events_worker, run_workers  # type: ignore[no-redef]
-
-pytest_plugins = [claim_events_worker.__module__]  # fixtures: db_url, pg_url, sqlite_url, store
 
 
 def test_an_event_is_claimed_once(store: Store) -> None:

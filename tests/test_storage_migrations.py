@@ -11,17 +11,13 @@ from alembic.runtime.migration import MigrationContext
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import MetaData, inspect, text
+from storage_fixtures import claim_events_worker, run_workers
 
 from bot.storage import StorageError, Store
 from bot.storage import migrate as migrations
 from bot.storage.engine import make_engine, normalise_url
 from bot.storage.schema import metadata
 from config.settings import load_settings
-
-try:  # tests/ may or may not be a package, depending on the checkout
-    from tests.storage_fixtures import claim_events_worker, run_workers
-except ModuleNotFoundError:
-    from storage_fixtures import claim_events_worker, run_workers  # type: ignore[no-redef]
 
 OUR_TABLES = {
     "processed_events",
@@ -32,8 +28,6 @@ OUR_TABLES = {
     "slack_bots",
     "slack_oauth_states",
 }
-
-pytest_plugins = [claim_events_worker.__module__]  # fixtures: db_url, pg_url, sqlite_url, store
 
 
 def test_migrates_an_empty_database_to_head(db_url: str) -> None:

@@ -8,14 +8,10 @@ from pathlib import Path
 import pytest
 from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import select, text
+from storage_fixtures import answered, declined
 
 from bot.storage import Store, UnknownRecord
 from bot.storage.schema import feedback, metadata, query_log
-
-try:  # tests/ may or may not be a package, depending on the checkout
-    from tests.storage_fixtures import answered, declined
-except ModuleNotFoundError:
-    from storage_fixtures import answered, declined  # type: ignore[no-redef]
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -31,8 +27,6 @@ MESSAGE = (
     "customer ann.lee@example.com is angry, card 4111 1111 1111 1111 charged twice, "
     "call (555) 867-5309 or +44 20 7946 0958, ACCT 99887766"
 )
-
-pytest_plugins = [answered.__module__]  # fixtures: db_url, pg_url, sqlite_url, store
 
 
 def test_log_query_records_an_answered_lookup(store: Store) -> None:

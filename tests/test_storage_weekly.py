@@ -5,17 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from storage_fixtures import claim_weekly_worker, run_workers
 
 from bot.storage import Store, UnknownRecord
 
-try:  # tests/ may or may not be a package, depending on the checkout
-    from tests.storage_fixtures import claim_weekly_worker, run_workers
-except ModuleNotFoundError:
-    from storage_fixtures import claim_weekly_worker, run_workers  # type: ignore[no-redef]
-
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-pytest_plugins = [claim_weekly_worker.__module__]  # fixtures: db_url, pg_url, sqlite_url, store
 
 
 def claim(store: Store, owner: str = "clock@a:1", now: datetime = NOW, **kw: object) -> bool:

@@ -12,6 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from storage_fixtures import answered
+from weekly_fixtures import (
+    BOT_TOKEN,
+    CHANNEL,
+    MONDAY_9,
+    OTHER_CHANNEL,
+    WEEK,
+    FakeClock,
+    WeeklyFakeSlack,
+    weekly_settings,
+)
 
 from bot.render import MAX_BLOCKS
 from bot.storage import Store
@@ -21,31 +32,6 @@ from bot.weekly.slack import METADATA_EVENT
 from config.settings import Settings
 from retrieval.engine import Coach
 from retrieval.models import TipAnswer
-
-try:  # tests/ may or may not be a package, depending on the checkout
-    from tests.storage_fixtures import answered
-    from tests.weekly_fixtures import (
-        BOT_TOKEN,
-        CHANNEL,
-        MONDAY_9,
-        OTHER_CHANNEL,
-        WEEK,
-        FakeClock,
-        WeeklyFakeSlack,
-        weekly_settings,
-    )
-except ModuleNotFoundError:
-    from storage_fixtures import answered  # type: ignore[no-redef]
-    from weekly_fixtures import (  # type: ignore[no-redef]
-        BOT_TOKEN,
-        CHANNEL,
-        MONDAY_9,
-        OTHER_CHANNEL,
-        WEEK,
-        FakeClock,
-        WeeklyFakeSlack,
-        weekly_settings,
-    )
 
 
 @pytest.fixture

@@ -17,43 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from storage_fixtures import run_workers
+from weekly_fixtures import (
+    BOT_TOKEN,
+    CHANNEL,
+    MONDAY_9,
+    OTHER_CHANNEL,
+    WEEK,
+    FakeClock,
+    WeeklyFakeSlack,
+    make_scheduler,
+    race_worker,
+    weekly_settings,
+)
 
 from bot.storage import Store
 from bot.weekly.cli import main
 from bot.weekly.slack import WeeklySlack, post_metadata
 from config.settings import load_settings
 from retrieval.engine import Coach
-
-try:  # tests/ may or may not be a package, depending on the checkout
-    from tests.storage_fixtures import run_workers
-    from tests.weekly_fixtures import (
-        BOT_TOKEN,
-        CHANNEL,
-        MONDAY_9,
-        OTHER_CHANNEL,
-        WEEK,
-        FakeClock,
-        WeeklyFakeSlack,
-        make_scheduler,
-        race_worker,
-        weekly_settings,
-    )
-except ModuleNotFoundError:
-    from storage_fixtures import run_workers  # type: ignore[no-redef]
-    from weekly_fixtures import (  # type: ignore[no-redef]
-        BOT_TOKEN,
-        CHANNEL,
-        MONDAY_9,
-        OTHER_CHANNEL,
-        WEEK,
-        FakeClock,
-        WeeklyFakeSlack,
-        make_scheduler,
-        race_worker,
-        weekly_settings,
-    )
-
-pytest_plugins = [run_workers.__module__]  # fixtures: db_url, pg_url, sqlite_url
 
 REPO = Path(__file__).resolve().parent.parent
 
