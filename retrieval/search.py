@@ -47,7 +47,7 @@ class Calibration:
     contrast: float = 0.5
     lexical: float = 0.01
     lexical_cap: float = 15.0
-    center: float = 0.58
+    center: float = 0.53
     scale: float = 0.07
 
     def evidence(self, dense: float, background: float, bm25: float) -> float:
