@@ -37,7 +37,14 @@ err = Console(stderr=True, highlight=False)
 
 
 def _quiet_libraries() -> None:
-    """Offline, and no download/progress chatter from Hugging Face libraries."""
+    """Offline, and no download/progress chatter from Hugging Face libraries.
+
+    Corpus problems are printed by the commands themselves, so the retrieval logger's
+    own warnings would only repeat them.
+    """
+    import logging
+
+    logging.getLogger("coach.retrieval").setLevel(logging.ERROR)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -212,6 +212,15 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an IANA time zone (like Europe/Paris)") from exc
         return value
 
+    @field_validator("embedding_model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        value = value.strip()
+        looks_like_path = value.startswith((".", "/", "~")) or "\\" in value
+        if looks_like_path and not Path(value).expanduser().is_dir():
+            raise ValueError(f"{value!r} is not a directory holding a sentence-transformers model")
+        return str(Path(value).expanduser()) if looks_like_path else value
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

@@ -112,7 +112,10 @@ def open_index(
     for problem in problems:
         log.warning("corpus problem: %s", problem)
     if not tips:
-        raise CorpusEmpty(f"no tips found in {corpus_dir}; add pages or Markdown tips (see README)")
+        details = "".join(f"\n  {problem}" for problem in problems[:10])
+        raise CorpusEmpty(
+            f"no tips found in {corpus_dir}; add pages or Markdown tips (see README){details}"
+        )
     data = build_index(tips, encoder, stamp, progress)
     save_index(data, index_dir)
     return data, IndexReport(status, time.perf_counter() - started, problems, reason)

@@ -18,6 +18,7 @@ from config.settings import SettingsError, load_settings
         ("COACH_WEEKLY_CHANNELS", "general", "channel id"),
         ("COACH_SLASH_COMMAND", "coach", "slash command"),
         ("SLACK_API_URL", "ftp://x", "http"),
+        ("COACH_EMBEDDING_MODEL", "/no/such/model", "directory"),
     ],
 )
 def test_bad_settings_name_the_variable(
