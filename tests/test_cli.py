@@ -144,3 +144,18 @@ def test_corrupt_index_is_rebuilt_with_a_note(tmp_path: Path) -> None:
     result = run(["ask", "customer wants the supervisor"], tmp_path)
     assert result.returncode == 0
     assert "rebuilt automatically" in result.stderr
+
+
+def test_a_10000_character_description_is_answered(shared_tmp: Path) -> None:
+    text = ("the customer wants the supervisor and nobody senior is here today, " * 160)[:10_000]
+    result = run(["ask", text, "--json"], shared_tmp, COACH_MIN_CONFIDENCE="0")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["query"] == text and payload["answered"] and payload["tips"]
+
+
+def test_odd_unicode_and_slack_markup_are_answered(shared_tmp: Path) -> None:
+    text = "ｃｕｓｔｏｍｅｒ <@U123> <!channel> wants\u200b the supervisor 🙃 \u202e"
+    result = run(["ask", text, "--json"], shared_tmp, COACH_MIN_CONFIDENCE="0")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["query"] == text
