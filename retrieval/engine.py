@@ -139,6 +139,7 @@ class Coach:
         self.min_confidence = min_confidence
         self.report = report or IndexReport("loaded", 0.0)
         self.ranker = Ranker(data, weights, calibration)
+        self.source: tuple[Path, Path] | None = None  # (corpus dir, index dir), for refresh()
 
     @classmethod
     def from_settings(
@@ -160,7 +161,27 @@ class Coach:
             build=build,
             progress=progress,
         )
-        return cls(data, encoder, min_confidence=settings.min_confidence, report=report)
+        coach = cls(data, encoder, min_confidence=settings.min_confidence, report=report)
+        coach.source = (settings.corpus_dir, settings.index_dir)
+        return coach
+
+    def refresh(self) -> bool:
+        """Pick up corpus edits without reloading the model; True when the tips changed.
+
+        Cheap when nothing changed (hashes a few small files), so long-running processes
+        such as the weekly scheduler call it before each use.
+        """
+        if self.source is None:
+            return False
+        corpus_dir, index_dir = self.source
+        if stamp_key(make_stamp(corpus_hash(corpus_dir), self.encoder)) == stamp_key(
+            self.data.stamp
+        ):
+            return False
+        data, report = open_index(corpus_dir, index_dir, self.encoder)
+        self.ranker = Ranker(data, self.ranker.weights, self.ranker.calibration)
+        self.data, self.report = data, report
+        return True
 
     # -- queries ------------------------------------------------------------------------------
 

@@ -93,3 +93,27 @@ def test_trim_summary_ends_on_a_sentence() -> None:
     text = "First sentence here. Second one is longer and it goes on and on and never quite ends because"
     assert trim_summary(text, 50) == "First sentence here."
     assert trim_summary("short and unfinished", 280) == "short and unfinished…"
+
+
+def test_refresh_picks_up_a_new_tip_without_reloading_the_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from config.settings import DEFAULT_CORPUS_DIR, load_settings
+    from retrieval.embedder import HashingEncoder
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS_DIR, corpus)
+    settings = load_settings(
+        data_dir=tmp_path / "var", corpus_dir=corpus, embedding_model="hashing"
+    )
+    encoder = HashingEncoder()
+    coach = Coach.from_settings(settings, encoder=encoder)
+    assert coach.refresh() is False
+    (corpus / "new.md").write_text(
+        "---\ntitle: Brand New Tip\n---\n1. Do this.\n2. Then that.\n", "utf-8"
+    )
+    assert coach.refresh() is True
+    assert coach.encoder is encoder
+    assert "brand-new-tip" in {tip.id for tip in coach.tips()}
+    assert coach.tip_card("brand-new-tip").steps == ("Do this.", "Then that.")
+    assert coach.refresh() is False

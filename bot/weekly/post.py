@@ -247,9 +247,18 @@ class WeeklyPoster:
         self.lease = lease
 
     def coach(self) -> CoachLike:
-        """Loaded on first use: a scheduler that has nothing due does not hold the model."""
+        """Loaded on first use (a scheduler with nothing due does not hold the model), and
+        refreshed on later uses so tips authors add join the rotation without a restart."""
         if self._coach is None:
             self._coach = self._coach_factory()
+            return self._coach
+        refresh = getattr(self._coach, "refresh", None)
+        if refresh is not None:
+            try:
+                if refresh():
+                    log.info("weekly: the corpus changed; reloaded the tips")
+            except Exception:  # keep posting from the tips we have rather than miss the week
+                log.exception("weekly: refreshing the tips failed; using the loaded ones")
         return self._coach
 
     def _asked(self, now: datetime) -> Mapping[str, int]:
