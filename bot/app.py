@@ -29,8 +29,8 @@ from slack_sdk.http_retry.state import RetryState
 from bot.deps import Deps
 from bot.logs import log_fields
 
-#: Worker threads for listeners: ack() returns as soon as a listener starts, so enough threads
-#: keep acks fast when several reps ask at once while answers are being computed.
+#: Bolt's listener threads. They only ack and hand the work to ``Deps.run_later`` (the work
+#: pool), so each is busy for a millisecond and a burst of slow answers never delays an ack.
 LISTENER_THREADS = 16
 
 
@@ -112,7 +112,7 @@ def build_app(
         name="tip-coach",
         client=client,
         signing_secret=secret,
-        process_before_response=False,  # ack first, work after (Bolt's thread pool)
+        process_before_response=False,  # ack in Bolt's threads; the work runs in deps' pool
         token_verification_enabled=False,  # auth.test happens lazily on the first request
         request_verification_enabled=True,  # signatures and timestamps: never off
         oauth_flow=oauth_flow,

@@ -2,6 +2,11 @@
 
 Listeners never build their own coach, store or logger; tests build a ``Deps`` with the
 fast fake encoder and a temporary database and drive the real Bolt app with it.
+
+``Deps`` also owns the *work pool*: Bolt's listener threads only ack a request and hand
+the slow part (coach lookups, Slack posts and their Retry-After sleeps) to
+:meth:`Deps.run_later`, so a burst of slow answers never delays another request's ack
+past Slack's 3 seconds. :meth:`Deps.close` finishes the work already acked.
 """
 
 from __future__ import annotations
@@ -10,14 +15,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.logs import log_fields
 from retrieval.errors import CoachError
 from retrieval.models import Answer, Tip, TipAnswer
 
 if TYPE_CHECKING:
     from config.settings import Settings
+
+#: Threads doing the work after an ack (lookups, Slack posts, their retries). Work beyond
+#: this waits in the pool's queue; each job logs how long it waited (``queued_ms``).
+WORK_THREADS = 16
+#: A job that waited longer than this for a thread is logged as a warning: the pool is too
+#: small for the load (raise ``Deps.work_threads``) or the coach is too slow.
+SLOW_QUEUE_MS = 3000.0
 
 
 class CoachLike(Protocol):
@@ -180,6 +194,10 @@ class Deps:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("bot"))
     clock: Callable[[], float] = time.perf_counter
     coach_wait_seconds: float = 30.0
+    work_threads: int = WORK_THREADS
+    _work_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _work_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _closed: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def from_settings(
@@ -192,3 +210,86 @@ class Deps:
         if start_loading:
             provider.start()
         return cls(settings=settings, coach=provider, store=Store.open(settings))
+
+    # -- the work pool ----------------------------------------------------------------------
+
+    def _pool(self) -> ThreadPoolExecutor | None:
+        """The work pool, started on first use (None once closed)."""
+        with self._work_lock:
+            if self._work_pool is None and not self._closed:
+                self._work_pool = ThreadPoolExecutor(
+                    max_workers=self.work_threads, thread_name_prefix="coach-work"
+                )
+            return self._work_pool
+
+    def run_later(
+        self,
+        job: str,
+        work: Callable[[], object],
+        *,
+        on_error: Callable[[Exception], object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Run ``work`` in the work pool, after the caller has acked the request.
+
+        Never loses an error: an exception is logged (with ``job`` and ``fields``) and then
+        handed to ``on_error``, which tells the rep. Once the pool is closed (shutting down)
+        the work runs right here instead of being dropped.
+        """
+        queued = time.perf_counter()
+
+        def run() -> None:
+            started = time.perf_counter()
+            queued_ms = round((started - queued) * 1000.0, 1)
+            try:
+                work()
+            except Exception as exc:
+                self.logger.error(
+                    "work after the ack failed",
+                    exc_info=exc,
+                    extra=log_fields(
+                        job=job, error_type=type(exc).__name__, queued_ms=queued_ms, **fields
+                    ),
+                )
+                if on_error is not None:
+                    self._report(job, on_error, exc)
+                return
+            run_ms = round((time.perf_counter() - started) * 1000.0, 1)
+            level = logging.WARNING if queued_ms > SLOW_QUEUE_MS else logging.INFO
+            self.logger.log(
+                level,
+                "work done",
+                extra=log_fields(job=job, queued_ms=queued_ms, run_ms=run_ms, **fields),
+            )
+
+        pool = self._pool()
+        if pool is not None:
+            try:
+                pool.submit(run)
+                return
+            except RuntimeError:  # closed between _pool() and submit: run it here
+                pass
+        run()
+
+    def _report(self, job: str, on_error: Callable[[Exception], object], exc: Exception) -> None:
+        try:
+            on_error(exc)
+        except Exception as again:
+            self.logger.error(
+                "telling the rep about a failure failed",
+                exc_info=again,
+                extra=log_fields(job=job, error_type=type(again).__name__),
+            )
+
+    def close(self) -> None:
+        """Finish the work already acked, stop the pool, release the store (idempotent).
+
+        Called when the app stops: gunicorn's worker exit, Socket Mode's stop, tests.
+        """
+        with self._work_lock:
+            pool, self._work_pool, self._closed = self._work_pool, None, True
+        if pool is not None:
+            pool.shutdown(wait=True)
+        close_store = getattr(self.store, "close", None)
+        if callable(close_store):
+            close_store()

@@ -147,6 +147,10 @@ class SlackWSGI:
         secret = deps.settings.slack_signing_secret
         self.verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
+    def close(self) -> None:
+        """Stop serving: finish the work already acked and release the store (worker exit)."""
+        self.deps.close()
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         method = environ.get("REQUEST_METHOD", "GET").upper()

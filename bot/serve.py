@@ -17,7 +17,7 @@ from typing import Any
 from config.settings import Settings, SettingsError, load_settings
 
 #: gunicorn threads per worker: Slack requests are tiny and acked at once, the work runs in
-#: Bolt's own listener pool, so a handful of request threads is plenty.
+#: the bot's work pool (``Deps.run_later``), so a handful of request threads is plenty.
 HTTP_THREADS = 8
 
 
@@ -61,6 +61,13 @@ def build_wsgi_app(settings: Settings) -> Any:
     return SlackWSGI(app, deps)
 
 
+def close_worker_app(server: Any, worker: Any) -> None:
+    """gunicorn's ``worker_exit`` hook: answers already acked are finished, not dropped."""
+    close = getattr(getattr(worker, "wsgi", None), "close", None)
+    if callable(close):
+        close()
+
+
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     from bot.logs import JsonFormatter, SecretMaskFilter, settings_secrets
 
@@ -74,6 +81,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "keepalive": 5,
         "accesslog": None,  # bot.http logs one structured line per request instead
         "control_socket_disable": True,  # several bots (or a bench) may share one machine
+        "worker_exit": close_worker_app,
         "loglevel": settings.log_level.lower(),
         "logconfig_dict": {
             "version": 1,
@@ -153,7 +161,10 @@ def run_socket_mode(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     deps.logger.info("socket mode starting")
-    handler.start()
+    try:
+        handler.start()
+    finally:
+        deps.close()  # answers already acked are finished, not dropped
     return 0
 
 

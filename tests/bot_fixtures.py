@@ -334,6 +334,28 @@ class BotHarness:
         raise AssertionError(f"no button {action_id} in {json.dumps(blocks)[:500]}")
 
 
+class SlowCoach:
+    """A fake coach that takes its time (like a cold model on a busy machine).
+
+    ``answer`` and ``tip_card`` sleep ``seconds`` before asking the real (hashing) coach.
+    """
+
+    def __init__(self, inner: Any, seconds: float) -> None:
+        self.inner, self.seconds = inner, seconds
+        self.min_confidence = inner.min_confidence
+
+    def answer(self, text: str, **kwargs: Any) -> Any:
+        time.sleep(self.seconds)
+        return self.inner.answer(text, **kwargs)
+
+    def tip_card(self, tip_id: str) -> Any:
+        time.sleep(self.seconds)
+        return self.inner.tip_card(tip_id)
+
+    def tips(self) -> Any:
+        return self.inner.tips()
+
+
 def build_deps(settings: Settings, store: Store | None = None, coach: Any = None) -> Deps:
     provider = CoachProvider.ready_with(coach if coach is not None else shared_coach())
     return Deps(
@@ -357,7 +379,7 @@ def bot_harness(
     try:
         yield BotHarness(fake, deps, SlackWSGI(app, deps))
     finally:
-        fake.wait_idle(quiet=0.15, timeout=5)  # let listener threads finish
-        deps.store.close()  # type: ignore[attr-defined]
+        deps.close()  # finishes the work already acked, then closes the store
+        fake.wait_idle(quiet=0.15, timeout=5)
         if own:
             fake.stop()

@@ -377,5 +377,5 @@ def test_build_deps_is_reused_for_the_home(tmp_path: Path) -> None:
 
         content = home_content(deps, user_id=REP, team_id=TEAM_ID)
     finally:
-        deps.store.close()  # type: ignore[attr-defined]
+        deps.close()  # the work pool, then the store
     assert content.tip is not None and content.recent == [] and content.admin_lines is None

@@ -19,6 +19,7 @@ from bot_fixtures import (
     SIGNING_SECRET,
     USER,
     BotHarness,
+    SlowCoach,
     bot_harness,
     build_deps,
     make_settings,
@@ -202,7 +203,7 @@ def test_healthz_is_503_while_loading_and_200_once_loaded(tmp_path: Path) -> Non
         time.sleep(0.01)
     ready = harness.request("GET", "/healthz")
     assert ready.status == 200 and ready.json()["status"] == "ok"
-    deps.store.close()  # type: ignore[attr-defined]
+    deps.close()  # the work pool, then the store
 
 
 def test_healthz_is_503_when_loading_failed(tmp_path: Path) -> None:
@@ -222,7 +223,7 @@ def test_healthz_is_503_when_loading_failed(tmp_path: Path) -> None:
         "status": "error",
         "error": "RuntimeError",
     }
-    deps.store.close()  # type: ignore[attr-defined]
+    deps.close()  # the work pool, then the store
 
 
 def test_a_rep_asking_before_the_model_loads_is_told_to_retry(tmp_path: Path) -> None:
@@ -243,25 +244,7 @@ def test_a_rep_asking_before_the_model_loads_is_told_to_retry(tmp_path: Path) ->
         assert "warming up" in post.all_text()
         never.set()
         slack.wait_idle(quiet=0.2)
-        deps.store.close()  # type: ignore[attr-defined]
-
-
-class SlowCoach:
-    """A fake coach that takes its time (like a cold model on a busy machine)."""
-
-    def __init__(self, inner: object, seconds: float) -> None:
-        self.inner, self.seconds = inner, seconds
-        self.min_confidence = 0.5
-
-    def answer(self, text: str, **kwargs: object) -> object:
-        time.sleep(self.seconds)
-        return self.inner.answer(text, **kwargs)  # type: ignore[attr-defined]
-
-    def tip_card(self, tip_id: str) -> object:
-        return self.inner.tip_card(tip_id)  # type: ignore[attr-defined]
-
-    def tips(self) -> object:
-        return self.inner.tips()  # type: ignore[attr-defined]
+        deps.close()  # the work pool, then the store
 
 
 def test_requests_are_acked_at_once_while_slow_answers_are_computed(tmp_path: Path) -> None:
@@ -280,7 +263,7 @@ def test_requests_are_acked_at_once_while_slow_answers_are_computed(tmp_path: Pa
         [post] = slack.wait_for("chat.postMessage", timeout=10)
         assert "When They Want the Supervisor" in answer.body["text"] + post.body["text"]
         slack.wait_idle(quiet=0.2)
-        deps.store.close()  # type: ignore[attr-defined]
+        deps.close()  # the work pool, then the store
 
 
 # -- retries and dedupe ---------------------------------------------------------------------------

@@ -198,7 +198,7 @@ def test_socket_mode_handler_talks_to_the_configured_api_url(tmp_path: Path) -> 
     assert handler.client.web_client.base_url == settings.slack_api_url
     assert len(handler.client.web_client.retry_handlers) == 3
     assert handler.app.client.base_url == settings.slack_api_url
-    deps.store.close()  # type: ignore[attr-defined]
+    deps.close()  # the work pool, then the store
 
 
 def test_gunicorn_runs_one_gthread_worker_on_port(tmp_path: Path) -> None:
@@ -207,6 +207,32 @@ def test_gunicorn_runs_one_gthread_worker_on_port(tmp_path: Path) -> None:
     assert (
         options["workers"] == 1 and options["worker_class"] == "gthread" and options["threads"] > 1
     )
+
+
+def test_gunicorn_worker_exit_finishes_acked_work_and_closes_the_app(tmp_path: Path) -> None:
+    """The ``worker_exit`` hook closes the worker's app: queued answers still go out."""
+    from types import SimpleNamespace
+
+    from bot_fixtures import build_deps, make_settings
+
+    from bot.http import build_wsgi
+
+    options = serve.gunicorn_options(load_settings(data_dir=tmp_path, _env_file=None))
+    deps = build_deps(make_settings(None, tmp_path))
+    done: list[str] = []
+
+    def slow_answer() -> None:
+        time.sleep(0.3)
+        done.append("answered")
+
+    deps.run_later("test", slow_answer)
+    assert done == []
+    worker = SimpleNamespace(wsgi=build_wsgi(deps))
+    options["worker_exit"](None, worker)
+    assert done == ["answered"]
+    deps.run_later("late", lambda: done.append("inline"))  # closed: runs here, not lost
+    assert done == ["answered", "inline"]
+    options["worker_exit"](None, SimpleNamespace())  # a worker that never loaded the app
 
 
 def test_procfile_runs_the_http_bot() -> None:

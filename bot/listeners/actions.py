@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
 from bot.deps import Deps
-from bot.listeners.common import UNEXPECTED, Where, deliver, lookup, respond_url
+from bot.listeners.common import UNEXPECTED, Where, after_ack, deliver, lookup, respond_url
 from bot.logs import log_fields
 from bot.render import Message
 from retrieval.errors import CoachError, UnknownTip
@@ -107,12 +107,12 @@ def register(app: App, deps: Deps) -> None:
         ack()
         where = reply_target(body, context)
         data = button_data(body)
-        send(
-            deps,
-            client,
-            where,
-            _tip_card(deps, data.get("t"), data.get("q"), shareable=where.ephemeral),
-        )
+
+        def show() -> None:
+            card = _tip_card(deps, data.get("t"), data.get("q"), shareable=where.ephemeral)
+            send(deps, client, where, card)
+
+        after_ack(deps, "full_tip", show, client=client, where=where)
 
     app.action(render.ACTION_FULL_TIP)(on_show_tip)
     app.action(render.SUGGESTION_ACTION_RE)(on_show_tip)
@@ -125,23 +125,13 @@ def register(app: App, deps: Deps) -> None:
         ack()
         where = reply_target(body, context)
         data = button_data(body)
-        query = data.get("s")
-        if not isinstance(query, str) or not query.strip():
-            send(deps, client, where, STALE_BUTTON)
-            return
-        exclude = [str(x) for x in data.get("x") or [] if isinstance(x, str)]
-        result = lookup(
+        after_ack(
             deps,
-            text=query,
-            surface="button",
-            team_id=where.team_id,
-            user_id=where.user_id,
-            exclude=exclude,
-            shareable=where.ephemeral,
+            "next_tip",
+            lambda: next_tip(deps, client, where, data),
+            client=client,
+            where=where,
         )
-        if result.answer is None:  # a problem, not a card: keep the rep's card on screen
-            where = replace(where, replace_original=False)
-        deliver(deps, client, where, result.message)
 
     @app.action(render.ACTION_SHARE)
     def on_share(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -149,23 +139,51 @@ def register(app: App, deps: Deps) -> None:
         ack()
         where = reply_target(body, context)
         data = button_data(body)
-        try:
-            card = shared_card(deps, data)
-        except UnknownTip:
-            card, problem = None, GONE_TIP
-        except CoachError as exc:
-            card, problem = None, str(exc)
-        except Exception as exc:
-            deps.logger.exception("share failed", extra=log_fields(error_type=type(exc).__name__))
-            card, problem = None, UNEXPECTED
-        else:
-            problem = STALE_BUTTON
-        if card is None:
-            send(deps, client, where, problem)
-            return
-        message = render.shared_message(card, user_id=where.user_id)
-        if not post_publicly(deps, client, where, message):
-            send(deps, client, where, SHARE_FAILED)
+        after_ack(
+            deps, "share", lambda: share(deps, client, where, data), client=client, where=where
+        )
+
+
+def next_tip(deps: Deps, client: WebClient, where: Where, data: dict[str, Any]) -> None:
+    """Look the rep's situation up again without the tips they already saw."""
+    query = data.get("s")
+    if not isinstance(query, str) or not query.strip():
+        send(deps, client, where, STALE_BUTTON)
+        return
+    exclude = [str(x) for x in data.get("x") or [] if isinstance(x, str)]
+    result = lookup(
+        deps,
+        text=query,
+        surface="button",
+        team_id=where.team_id,
+        user_id=where.user_id,
+        exclude=exclude,
+        shareable=where.ephemeral,
+    )
+    if result.answer is None:  # a problem, not a card: keep the rep's card on screen
+        where = replace(where, replace_original=False)
+    deliver(deps, client, where, result.message)
+
+
+def share(deps: Deps, client: WebClient, where: Where, data: dict[str, Any]) -> None:
+    """Rebuild the rep's card and post it in the channel (or tell them why not)."""
+    try:
+        card = shared_card(deps, data)
+    except UnknownTip:
+        card, problem = None, GONE_TIP
+    except CoachError as exc:
+        card, problem = None, str(exc)
+    except Exception as exc:
+        deps.logger.exception("share failed", extra=log_fields(error_type=type(exc).__name__))
+        card, problem = None, UNEXPECTED
+    else:
+        problem = STALE_BUTTON
+    if card is None:
+        send(deps, client, where, problem)
+        return
+    message = render.shared_message(card, user_id=where.user_id)
+    if not post_publicly(deps, client, where, message):
+        send(deps, client, where, SHARE_FAILED)
 
 
 def post_publicly(deps: Deps, client: WebClient, where: Where, message: Message) -> bool:

@@ -1,4 +1,8 @@
-"""What every surface shares: run a lookup, claim an event once, deliver a reply.
+"""What every surface shares: hand work off after the ack, run a lookup, claim an event
+once, deliver a reply.
+
+Every listener acks first and passes the rest to :func:`after_ack`: Bolt's own threads
+never wait for the coach or for Slack, so every request is acked within Slack's 3 s.
 
 Delivery never leaves a rep without a reply: when Slack refuses a post
 (``not_in_channel``, ``channel_not_found``, an expired ``response_url``...), the rep gets
@@ -9,7 +13,7 @@ what happened.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,6 +56,31 @@ class Where:
     response_url: str | None = None
     ephemeral: bool = False
     replace_original: bool = False
+
+
+def after_ack(
+    deps: Deps,
+    job: str,
+    work: Callable[[], object],
+    *,
+    client: WebClient | None = None,
+    where: Where | None = None,
+    problem: str = UNEXPECTED,
+) -> None:
+    """Run ``work`` (lookup + delivery) in the work pool; call it right after ``ack()``.
+
+    If ``work`` crashes, the log says so (``Deps.run_later``) and the rep at ``where`` gets
+    ``problem`` as a note (their card stays). Without ``where`` (App Home, uninstall,
+    modal comments) there is no one to tell: the log line is the alarm.
+    """
+    on_error: Callable[[Exception], object] | None = None
+    if where is not None and client is not None:
+        target = replace(where, replace_original=False)
+
+        def on_error(_exc: Exception) -> None:
+            deliver(deps, client, target, render.notice_message(problem, emoji=":warning:"))
+
+    deps.run_later(job, work, on_error=on_error, team_id=where.team_id if where else None)
 
 
 @dataclass(frozen=True)

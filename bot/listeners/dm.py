@@ -8,7 +8,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from bot.deps import Deps
-from bot.listeners.common import Where, answer_event, claim
+from bot.listeners.common import Where, after_ack, answer_event, claim
 from bot.slack_text import plain_text
 
 #: Message subtypes that are still a rep talking to us (everything else: edits, joins, bots...).
@@ -35,8 +35,6 @@ def register(app: App, deps: Deps) -> None:
         body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         """Answer in the DM (in the rep's thread when they wrote in one)."""
-        if not claim(deps, body):
-            return
         text = plain_text(event.get("text"), bot_user_id=context.bot_user_id)
         where = Where(
             channel=event.get("channel"),
@@ -44,4 +42,11 @@ def register(app: App, deps: Deps) -> None:
             team_id=context.team_id,
             thread_ts=event.get("thread_ts"),
         )
-        answer_event(deps, client, text=text, surface="dm", where=where, react_ts=event.get("ts"))
+
+        def answer() -> None:
+            if claim(deps, body):  # once per event_id, even when Slack re-delivers it
+                answer_event(
+                    deps, client, text=text, surface="dm", where=where, react_ts=event.get("ts")
+                )
+
+        after_ack(deps, "dm", answer, client=client, where=where)

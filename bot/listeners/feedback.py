@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot import render
 from bot.deps import Deps
 from bot.listeners.actions import button_data, reply_target
-from bot.listeners.common import deliver
+from bot.listeners.common import after_ack, deliver
 from bot.logs import log_fields
 
 THANKS_UP = "Thanks! Glad it helped."
@@ -60,12 +60,16 @@ def register(app: App, deps: Deps) -> None:
     @app.action(render.ACTION_FEEDBACK_UP)
     def on_helpful(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         ack()
-        where = replace(reply_target(body, context), replace_original=False, ephemeral=True)
-        saved = _record(deps, body, context, helpful=True)
-        text = THANKS_UP if saved is not None else NOT_SAVED
-        deliver(
-            deps, client, _private(where, body), render.notice_message(text, emoji=":thumbsup:")
+        where = _private(
+            replace(reply_target(body, context), replace_original=False, ephemeral=True), body
         )
+
+        def thank() -> None:
+            saved = _record(deps, body, context, helpful=True)
+            text = THANKS_UP if saved is not None else NOT_SAVED
+            deliver(deps, client, where, render.notice_message(text, emoji=":thumbsup:"))
+
+        after_ack(deps, "feedback_up", thank, client=client, where=where, problem=NOT_SAVED)
 
     @app.action(render.ACTION_FEEDBACK_DOWN)
     def on_unhelpful(
@@ -76,23 +80,14 @@ def register(app: App, deps: Deps) -> None:
         where = _private(
             replace(reply_target(body, context), replace_original=False, ephemeral=True), body
         )
-        feedback_id = _record(deps, body, context, helpful=False)
-        if feedback_id is None:
-            deliver(deps, client, where, render.notice_message(NOT_SAVED, emoji=":warning:"))
-            return
-        trigger_id = body.get("trigger_id")
-        title = _tip_title(deps, button_data(body).get("t"))
-        try:
-            if not trigger_id:
-                raise ValueError("no trigger_id")
-            client.views_open(
-                trigger_id=trigger_id, view=render.feedback_modal(feedback_id, tip_title=title)
-            )
-        except (SlackApiError, SlackClientError, ValueError) as exc:
-            deps.logger.warning(
-                "feedback modal not opened", extra=log_fields(error_type=type(exc).__name__)
-            )
-            deliver(deps, client, where, render.notice_message(THANKS_DOWN, emoji=":thumbsdown:"))
+        after_ack(
+            deps,
+            "feedback_down",
+            lambda: ask_why(deps, client, where, body, context),
+            client=client,
+            where=where,
+            problem=NOT_SAVED,
+        )
 
     @app.view(render.FEEDBACK_MODAL_ID)
     def on_feedback_comment(ack: Ack, view: dict[str, Any]) -> None:
@@ -102,12 +97,44 @@ def register(app: App, deps: Deps) -> None:
         comment = comment_from(view)
         if feedback_id is None or not comment:
             return
-        try:
-            deps.store.update_feedback_comment(feedback_id, comment)
-        except Exception as exc:
-            deps.logger.error(
-                "feedback comment write failed", extra=log_fields(error_type=type(exc).__name__)
-            )
+        after_ack(deps, "feedback_comment", lambda: save_comment(deps, feedback_id, comment))
+
+
+def ask_why(
+    deps: Deps, client: WebClient, where: Any, body: dict[str, Any], context: BoltContext
+) -> None:
+    """Record the 👎, then open the optional "what was wrong?" modal (or just thank the rep).
+
+    The modal needs Slack's ``trigger_id``, valid for 3 s after the click: if the work waited
+    too long for a thread, views.open fails and the rep is thanked instead.
+    """
+    feedback_id = _record(deps, body, context, helpful=False)
+    if feedback_id is None:
+        deliver(deps, client, where, render.notice_message(NOT_SAVED, emoji=":warning:"))
+        return
+    trigger_id = body.get("trigger_id")
+    title = _tip_title(deps, button_data(body).get("t"))
+    try:
+        if not trigger_id:
+            raise ValueError("no trigger_id")
+        client.views_open(
+            trigger_id=trigger_id, view=render.feedback_modal(feedback_id, tip_title=title)
+        )
+    except (SlackApiError, SlackClientError, ValueError) as exc:
+        deps.logger.warning(
+            "feedback modal not opened", extra=log_fields(error_type=type(exc).__name__)
+        )
+        deliver(deps, client, where, render.notice_message(THANKS_DOWN, emoji=":thumbsdown:"))
+
+
+def save_comment(deps: Deps, feedback_id: int, comment: str) -> None:
+    """The modal is closed already: a failed write is logged (the 👎 itself is kept)."""
+    try:
+        deps.store.update_feedback_comment(feedback_id, comment)
+    except Exception as exc:
+        deps.logger.error(
+            "feedback comment write failed", extra=log_fields(error_type=type(exc).__name__)
+        )
 
 
 def _private(where: Any, body: dict[str, Any]) -> Any:

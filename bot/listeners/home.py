@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
 from bot.deps import CoachLike, Deps
+from bot.listeners.common import after_ack
 from bot.logs import log_fields
 from retrieval.errors import CoachError
 from retrieval.models import TipAnswer
@@ -191,4 +192,7 @@ def register(app: App, deps: Deps) -> None:
         user_id = event.get("user") or context.user_id
         if not user_id:
             return
-        publish_home(deps, client, user_id=user_id, team_id=context.team_id)
+        team_id = context.team_id
+        after_ack(
+            deps, "home", lambda: publish_home(deps, client, user_id=user_id, team_id=team_id)
+        )

@@ -8,8 +8,9 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import render
 from bot.deps import Deps
-from bot.listeners.common import Where, answer_event, claim
+from bot.listeners.common import UNEXPECTED, Where, after_ack, answer_event, claim, deliver
 from bot.listeners.dm import is_rep_message
 from bot.logs import log_fields
 from bot.slack_text import is_chatter, mentions_someone_else, mentions_user, plain_text
@@ -65,7 +66,7 @@ def register(app: App, deps: Deps) -> None:
         body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         """Answer under the message that mentioned us (in its thread when it is in one)."""
-        if event.get("bot_id") or not claim(deps, body):
+        if event.get("bot_id"):
             return
         text = plain_text(event.get("text"), bot_user_id=context.bot_user_id)
         where = Where(
@@ -74,9 +75,19 @@ def register(app: App, deps: Deps) -> None:
             team_id=context.team_id,
             thread_ts=event.get("thread_ts") or event.get("ts"),
         )
-        answer_event(
-            deps, client, text=text, surface="mention", where=where, react_ts=event.get("ts")
-        )
+
+        def answer() -> None:
+            if claim(deps, body):  # once per event_id, even when Slack re-delivers it
+                answer_event(
+                    deps,
+                    client,
+                    text=text,
+                    surface="mention",
+                    where=where,
+                    react_ts=event.get("ts"),
+                )
+
+        after_ack(deps, "mention", answer, client=client, where=where)
 
     @app.event("message", matchers=[lambda event: is_thread_reply(event)])
     def on_thread_reply(
@@ -88,17 +99,25 @@ def register(app: App, deps: Deps) -> None:
             return  # app_mention answers this one
         if mentions_someone_else(raw, context.bot_user_id) or is_chatter(raw):
             return  # talking to a colleague, or "thanks!"
-        if not claim(deps, body):
-            return
         channel, thread_ts = event["channel"], event["thread_ts"]
-        if not bot_answered_thread(
-            deps, client, channel, thread_ts, context.bot_user_id, context.bot_id
-        ):
-            return
         where = Where(
             channel=channel, user_id=event.get("user"), team_id=context.team_id, thread_ts=thread_ts
         )
         text = plain_text(raw, bot_user_id=context.bot_user_id)
-        answer_event(
-            deps, client, text=text, surface="thread", where=where, react_ts=event.get("ts")
-        )
+        bot_user_id, bot_id = context.bot_user_id, context.bot_id
+
+        def follow_up() -> None:
+            if not claim(deps, body):
+                return
+            if not bot_answered_thread(deps, client, channel, thread_ts, bot_user_id, bot_id):
+                return  # not our thread: a crash before this point tells nobody
+            try:
+                answer_event(
+                    deps, client, text=text, surface="thread", where=where, react_ts=event.get("ts")
+                )
+            except Exception:
+                # Only now is the rep talking to us: they get the friendly error too.
+                deliver(deps, client, where, render.notice_message(UNEXPECTED, emoji=":warning:"))
+                raise  # and Deps.run_later logs it
+
+        after_ack(deps, "thread", follow_up)

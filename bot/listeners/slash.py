@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot import render
 from bot.deps import Deps
-from bot.listeners.common import HELP_WORDS, Where, deliver, lookup
+from bot.listeners.common import HELP_WORDS, Where, after_ack, deliver, lookup
 from bot.logs import log_fields
 from bot.slack_text import plain_text
 
@@ -36,17 +36,26 @@ def register(app: App, deps: Deps) -> None:
             response_url=command.get("response_url"),
             ephemeral=True,
         )
-        result = lookup(
-            deps,
-            text=text,
-            surface="slash",
-            team_id=where.team_id,
-            user_id=where.user_id,
-            shareable=True,
-        )
-        deliver(deps, client, where, result.message)
 
-    @app.command(re.compile(r"^/"))
+        def answer() -> None:
+            result = lookup(
+                deps,
+                text=text,
+                surface="slash",
+                team_id=where.team_id,
+                user_id=where.user_id,
+                shareable=True,
+            )
+            deliver(deps, client, where, result.message)
+
+        after_ack(deps, "slash", answer, client=client, where=where)
+
+    def is_other_command(command: dict[str, Any]) -> bool:
+        """Never the configured command: if its ack were ever late, Bolt would try the next
+        listener, and a real lookup must not be answered with the help."""
+        return command.get("command") != deps.settings.slash_command
+
+    @app.command(re.compile(r"^/"), matchers=[is_other_command])
     def on_other_command(ack: Ack, command: dict[str, Any]) -> None:
         """A command Slack routes to us under another name (manifest and settings disagree)."""
         deps.logger.warning(

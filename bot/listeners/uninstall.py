@@ -14,6 +14,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 
 from bot.deps import Deps
+from bot.listeners.common import after_ack
 from bot.logs import log_fields
 
 
@@ -56,7 +57,9 @@ def register(app: App, deps: Deps) -> None:
     @app.event("app_uninstalled")
     def on_app_uninstalled(context: BoltContext) -> None:
         """The whole app was removed: every token of that workspace is gone."""
-        forget_workspace(deps, context, reason="app_uninstalled")
+        after_ack(
+            deps, "uninstall", lambda: forget_workspace(deps, context, reason="app_uninstalled")
+        )
 
     @app.event("tokens_revoked")
     def on_tokens_revoked(event: dict[str, Any], context: BoltContext) -> None:
@@ -67,7 +70,9 @@ def register(app: App, deps: Deps) -> None:
         """
         tokens = event.get("tokens") or {}
         if tokens.get("bot"):
-            forget_workspace(deps, context, reason="tokens_revoked")
+            after_ack(
+                deps, "uninstall", lambda: forget_workspace(deps, context, reason="tokens_revoked")
+            )
             return
         deps.logger.info(
             "user tokens revoked (Tip Coach holds no user tokens)",
