@@ -9,6 +9,7 @@ stop start-up with exit code 2 and a message naming the variable.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from collections.abc import Callable
@@ -112,6 +113,11 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
 def run_http(settings: Settings) -> int:
     from gunicorn.app.base import BaseApplication
 
+    from retrieval.embedder import HASHING_MODEL
+
+    if settings.embedding_model != HASHING_MODEL:
+        _preimport_model_libraries()
+
     class CoachServer(BaseApplication):  # type: ignore[misc]
         """gunicorn driven from code: no command-line parsing, our options only."""
 
@@ -132,6 +138,19 @@ def run_http(settings: Settings) -> int:
 
     CoachServer(lambda: build_wsgi_app(settings), gunicorn_options(settings)).run()
     return 0
+
+
+def _preimport_model_libraries() -> None:
+    """Import torch and sentence-transformers once, in the master, before the worker forks.
+
+    The import is most of a cold start (seconds of CPU); done here it does not compete
+    with the worker's start-up for the GIL, and the forked worker inherits the modules,
+    so its background load is just the model weights and the index. Nothing is loaded
+    and no thread is started, so forking afterwards is safe.
+    """
+    # A missing library is reported by the worker's load, naming the setting.
+    with contextlib.suppress(ImportError):
+        import sentence_transformers  # noqa: F401
 
 
 def socket_handler(settings: Settings, deps: Any) -> Any:
