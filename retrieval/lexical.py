@@ -69,9 +69,3 @@ class BM25:
             if posting is not None:
                 np.add.at(out, posting[0], posting[1])
         return out
-
-    def normalized(self, query: str) -> np.ndarray:
-        """Scores scaled to [0, 1] by the best document (all zeros when nothing matches)."""
-        scores = self.scores(query)
-        best = float(scores.max()) if scores.size else 0.0
-        return scores / best if best > 0 else scores

@@ -145,10 +145,15 @@ class Ranker:
             whole = np.where(whole < -0.5, fine, whole)
         return (w.whole * whole + w.fine * fine) / (w.whole + w.fine)
 
-    def tip_scores(self, query_vector: np.ndarray, text: str) -> np.ndarray:
-        """Blended score per tip (same order as ``data.tips``)."""
-        lexical = self.bm25.normalized(text) if self.weights.lexical else 0.0
-        return self.dense_scores(query_vector) + self.weights.lexical * lexical
+    def signals(
+        self, query_vector: np.ndarray, text: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per tip: the dense score, raw BM25, and their blend (the ranking score)."""
+        dense = self.dense_scores(query_vector)
+        bm25 = self.bm25.scores(text)
+        best = float(bm25.max()) if bm25.size else 0.0
+        blended = dense + self.weights.lexical * (bm25 / best if best > 0 else bm25)
+        return dense, bm25, blended
 
     def unit_sims(self, tip_index: int, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         units = self.units_of[tip_index]
@@ -232,10 +237,7 @@ class Ranker:
         data = self.data
         if not data.tips:
             return Answer(query=query, answered=False, confidence=0.0)
-        dense = self.dense_scores(query_vector)
-        bm25 = self.bm25.scores(text)
-        best = float(bm25.max()) if bm25.size else 0.0
-        scores = dense + self.weights.lexical * (bm25 / best if best > 0 else bm25)
+        dense, bm25, scores = self.signals(query_vector, text)
         for tip_id in exclude:
             position = data.tip_pos.get(tip_id)
             if position is not None:
