@@ -19,6 +19,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 #: The bundled tip pages, shipped with the repository.
 DEFAULT_CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+#: A ``COACH_WEEKLY_CHANNELS`` entry: a channel id, optionally qualified by its workspace
+#: (``T0123ABCD:C0456EFGH``) so multi-workspace installs know whose bot token posts there.
+WEEKLY_TARGET_RE = re.compile(r"(?:(?P<team>T[A-Z0-9]{2,}):)?(?P<channel>[CGD][A-Z0-9]{2,})")
 
 
 class SettingsError(ValueError):
@@ -126,9 +129,12 @@ class Settings(BaseSettings):
     @field_validator("weekly_channels")
     @classmethod
     def _channel_ids(cls, value: list[str]) -> list[str]:
-        for channel in value:
-            if not re.fullmatch(r"[CGD][A-Z0-9]{2,}", channel):
-                raise ValueError(f"{channel!r} is not a Slack channel id (like C0123ABCD)")
+        for entry in value:
+            if not WEEKLY_TARGET_RE.fullmatch(entry):
+                raise ValueError(
+                    f"{entry!r} is not a Slack channel id (like C0123ABCD) or a team-qualified "
+                    "channel (like T0123ABCD:C0456EFGH, for multi-workspace installs)"
+                )
         return value
 
     @field_validator("slack_api_url")
@@ -260,6 +266,16 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def weekly_targets(self) -> list[tuple[str | None, str]]:
+        """``COACH_WEEKLY_CHANNELS`` as (team id or None, channel id) pairs, in order."""
+        targets = []
+        for entry in self.weekly_channels:
+            match = WEEKLY_TARGET_RE.fullmatch(entry)
+            if match is not None:  # always, after validation
+                targets.append((match["team"], match["channel"]))
+        return targets
 
     @property
     def oauth_enabled(self) -> bool:

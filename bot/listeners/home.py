@@ -33,18 +33,19 @@ REPORT_UNAVAILABLE = "The gap report could not be built just now (see the bot's 
 
 
 def this_weeks_tip(
-    deps: Deps, coach: CoachLike, now: datetime
+    deps: Deps, coach: CoachLike, now: datetime, team_id: str | None = None
 ) -> tuple[TipAnswer | None, str | None, str | None]:
     """(tip, why it was chosen, problem): the tip the weekly post has (or will have) this week.
 
     The weekly post's own choice (``WeeklyPoster.plan``: no side effects) for the first
-    weekly channel, or the rotation's choice when no channel is configured. Should that
+    weekly channel (the first of the rep's workspace, ``T…:C…`` entries), or the rotation's
+    choice when no channel is configured. Should that
     fail, the newest full tip, so the tab still teaches something.
     """
     from bot.weekly.rotation import NoTips
 
     try:
-        return (*_planned_tip(deps, coach, now), None)
+        return (*_planned_tip(deps, coach, now, team_id), None)
     except NoTips as exc:
         return None, None, str(exc)
     except Exception as exc:
@@ -60,13 +61,23 @@ def this_weeks_tip(
         return None, None, "This week's tip can't be shown right now."
 
 
-def _planned_tip(deps: Deps, coach: CoachLike, now: datetime) -> tuple[TipAnswer, str | None]:
+def _planned_tip(
+    deps: Deps, coach: CoachLike, now: datetime, team_id: str | None = None
+) -> tuple[TipAnswer, str | None]:
     from bot.weekly.post import WeeklyPoster
     from bot.weekly.rotation import StoreAskedCounts, asked_note
     from bot.weekly.schedule import Schedule, SystemClock
 
     settings = deps.settings
-    channel = settings.weekly_channels[0] if settings.weekly_channels else ""
+    targets = settings.weekly_targets
+    # The rep's own workspace's channel, else a plain entry, else the first one.
+    team, channel = next(
+        (t for t in targets if t[0] is not None and t[0] == team_id),
+        next((t for t in targets if t[0] is None), targets[0] if targets else (None, "")),
+    )
+    # Whose lookups count: the channel's workspace; a plain entry in multi-workspace mode
+    # posts to the one installed workspace, the rep's; single-workspace mode counts them all.
+    asked_team = team or (team_id if settings.oauth_enabled else None)
     poster = WeeklyPoster(
         deps.store,  # type: ignore[arg-type]  # the shared Store has the weekly queries
         lambda: coach,
@@ -76,7 +87,7 @@ def _planned_tip(deps: Deps, coach: CoachLike, now: datetime) -> tuple[TipAnswer
         asked=StoreAskedCounts(deps.store),
     )
     week = Schedule.from_settings(settings).week_key(now)
-    plan = poster.plan(channel, week, now, None if channel else [])
+    plan = poster.plan(channel, week, now, None if channel else [], team_id=asked_team)
     return plan.tip, asked_note(plan.pick)
 
 
@@ -134,7 +145,7 @@ def home_content(
     except CoachError as exc:  # still loading, or the index is broken: the rest still shows
         problem = str(exc)
     else:
-        tip, note, problem = this_weeks_tip(deps, coach, now)
+        tip, note, problem = this_weeks_tip(deps, coach, now, team_id)
     is_admin = user_id in deps.settings.admins
     return render.HomeContent(
         slash_command=deps.settings.slash_command,

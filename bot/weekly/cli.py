@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import signal
 import sys
 import threading
@@ -22,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from bot.weekly.post import Outcome, Plan, WeeklyPoster, default_owner, message_as_text
 from bot.weekly.rotation import StoreAskedCounts
 from bot.weekly.schedule import Clock, Schedule, ScheduleError, SystemClock
+from bot.weekly.workspaces import SlackSource, Target, WorkspaceUnavailable
+from config.settings import WEEKLY_TARGET_RE
 from retrieval.errors import CoachError
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 MODES = ("preview", "post-now", "run")
-CHANNEL_RE = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 
 def _say(stream: TextIO, text: str) -> None:
@@ -82,18 +82,23 @@ def main(
     except ScheduleError as exc:
         _say(err, f"coach weekly: {exc}")
         return 2
-    if channel is not None and not CHANNEL_RE.fullmatch(channel.strip()):
-        _say(err, f"coach weekly: --channel {channel!r} is not a Slack channel id (like C0123ABCD)")
+    match = WEEKLY_TARGET_RE.fullmatch(channel.strip()) if channel is not None else None
+    if channel is not None and match is None:
+        _say(
+            err,
+            f"coach weekly: --channel {channel!r} is not a Slack channel id (like C0123ABCD) "
+            "or a team-qualified one (like T0123ABCD:C0456EFGH)",
+        )
         return 2
-    channels = [channel.strip()] if channel else list(settings.weekly_channels)
+    channels = (
+        [Target(match["channel"], match["team"])]
+        if match is not None
+        else [Target(chan, team) for team, chan in settings.weekly_targets]
+    )
     if mode != "preview":
-        if settings.slack_bot_token is None:
-            extra = (
-                " (multi-workspace installs: the weekly post uses one workspace's bot token)"
-                if settings.oauth_enabled
-                else ""
-            )
-            _say(err, f"coach weekly: SLACK_BOT_TOKEN is required to post the weekly tip{extra}.")
+        # Multi-workspace installs post with each workspace's installation token instead.
+        if settings.slack_bot_token is None and not settings.oauth_enabled:
+            _say(err, "coach weekly: SLACK_BOT_TOKEN is required to post the weekly tip.")
             return 2
         if not channels:
             _say(
@@ -145,8 +150,6 @@ def _poster(
     clock: Clock,
     stop: threading.Event,
 ) -> WeeklyPoster:
-    from bot.weekly.slack import WeeklySlack
-
     if coach is None:
 
         def load() -> CoachLike:
@@ -163,23 +166,39 @@ def _poster(
         def factory() -> CoachLike:
             return ready
 
-    slack = (
-        None if mode == "preview" else WeeklySlack.from_settings(settings, clock=clock, stop=stop)
-    )
     return WeeklyPoster(
         store,
         factory,
-        slack,
+        _slack_source(settings, store, clock, stop),
         clock=clock,
         owner=default_owner(mode),
         asked=StoreAskedCounts(store),
     )
 
 
+def _slack_source(
+    settings: Settings, store: Store, clock: Clock, stop: threading.Event
+) -> SlackSource:
+    """``SLACK_BOT_TOKEN`` for every channel, or each workspace's installation token (OAuth).
+
+    Built in preview too (it sends nothing): it tells a channel's workspace, whose lookups
+    are the "reps asked" counts.
+    """
+    from bot.weekly.slack import WeeklySlack
+    from bot.weekly.workspaces import InstalledWorkspaces, SingleWorkspace
+
+    if not settings.oauth_enabled:
+        return SingleWorkspace(WeeklySlack.from_settings(settings, clock=clock, stop=stop))
+    return InstalledWorkspaces(
+        store.installation_store(str(settings.slack_client_id)),
+        lambda token: WeeklySlack.from_settings(settings, clock=clock, stop=stop, token=token),
+    )
+
+
 def _preview(
     poster: WeeklyPoster,
     schedule: Schedule,
-    channels: list[str],
+    channels: list[Target],
     clock: Clock,
     as_json: bool,
     out: TextIO,
@@ -189,8 +208,14 @@ def _preview(
     now = clock.now()
     if not channels:
         _say(err, "COACH_WEEKLY_CHANNELS is not set: previewing a channel with no history.")
-        channels = [""]
-    for channel in channels:
+        channels = [Target("")]
+    for target in channels:
+        channel = target.channel
+        try:
+            team = poster.team_for(channel, target.team_id) if channel else None
+        except WorkspaceUnavailable as exc:
+            _say(err, f"{target.label}: cannot be posted now: {exc}")
+            team = None
         week = schedule.week_key(now)
         rows = poster.store.weekly_posts(channel) if channel else []
         current = next((row for row in rows if row.week_key == week), None)
@@ -200,11 +225,11 @@ def _preview(
             week = schedule.week_key(now + timedelta(days=7))
         elif current is not None:
             status = "claimed, waiting for Slack to confirm"
-        plan: Plan = poster.plan(channel, week, now, rows)
+        plan: Plan = poster.plan(channel, week, now, rows, team_id=team)
         if as_json:
             _say(out, json.dumps({**plan.to_json(), "status": status}, ensure_ascii=False))
             continue
-        where = channel or "(no channel)"
+        where = target.label or "(no channel)"
         why = (
             f"chosen because reps asked about it {plan.pick.asked} times this week"
             if plan.pick.reason == "asked"
@@ -224,23 +249,27 @@ def _preview(
 def _post_now(
     poster: WeeklyPoster,
     schedule: Schedule,
-    channels: list[str],
+    channels: list[Target],
     clock: Clock,
     as_json: bool,
     out: TextIO,
 ) -> int:
-    """Post this week's tip to each channel now, unless it is already (being) posted."""
+    """Post this week's tip to each channel now, unless it is already (being) posted.
+
+    Exit code 1 when any channel failed or was skipped (no bot token for its workspace).
+    """
     now = clock.now()
     week = schedule.week_key(now)
     failed = False
-    for channel in channels:
+    for target in channels:
+        channel = target.channel
         try:
-            outcome = poster.deliver(channel, week, now)
+            outcome = poster.deliver(channel, week, now, team_id=target.team_id)
         except Exception as exc:  # one channel's problem must not stop the others
             logging.getLogger("bot.weekly").exception("weekly: posting to %s failed", channel)
             message = str(exc) if isinstance(exc, CoachError) else f"{type(exc).__name__}: {exc}"
-            outcome = Outcome(channel, week, "failed", error=message)
-        failed = failed or outcome.status == "failed"
+            outcome = Outcome(channel, week, "failed", error=message, team_id=target.team_id)
+        failed = failed or outcome.status in {"failed", "skipped"}
         _say(
             out,
             json.dumps(outcome.to_json(), ensure_ascii=False) if as_json else outcome.describe(),

@@ -41,6 +41,7 @@ from bot.weekly.rotation import (
 )
 from bot.weekly.schedule import week_start
 from bot.weekly.slack import NOT_A_MEMBER, WeeklySlack, advice, post_metadata
+from bot.weekly.workspaces import SingleWorkspace, SlackSource, Target, WorkspaceUnavailable
 from retrieval.errors import UnknownTip
 from retrieval.models import TipAnswer
 
@@ -131,7 +132,7 @@ def message_as_text(message: Message) -> str:
 
 # -- outcomes -------------------------------------------------------------------------------
 
-Status = Literal["posted", "recovered", "already-posted", "busy", "failed"]
+Status = Literal["posted", "recovered", "already-posted", "busy", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class Outcome:
     ambiguous: bool = False
     asked: int = 0
     reason: str | None = None
+    team_id: str | None = None  # the workspace whose bot token posted (multi-workspace)
 
     @property
     def done(self) -> bool:
@@ -169,6 +171,8 @@ class Outcome:
             )
         if self.status == "already-posted":
             return f"{self.channel}: {self.week_key} already posted ({title}, ts {self.ts})"
+        if self.status == "skipped":  # no bot token for it: nothing sent, nothing claimed
+            return f"{self.channel}: skipped {self.week_key}: {self.error}"
         if self.status == "busy":
             return (
                 f"{self.channel}: another process is posting {self.week_key} right now; "
@@ -192,6 +196,7 @@ class Outcome:
             "error": self.error,
             "asked": self.asked,
             "reason": self.reason,
+            "team_id": self.team_id,
         }
 
 
@@ -224,13 +229,17 @@ class Plan:
 
 
 class WeeklyPoster:
-    """Chooses, claims, posts and records one channel's weekly tip (see module docstring)."""
+    """Chooses, claims, posts and records one channel's weekly tip (see module docstring).
+
+    ``slack`` is one client (``SLACK_BOT_TOKEN``), a :class:`~bot.weekly.workspaces.SlackSource`
+    that finds each channel's workspace token (multi-workspace installs), or None (preview).
+    """
 
     def __init__(
         self,
         store: WeeklyStore,
         coach: Callable[[], CoachLike],
-        slack: WeeklySlack | None,
+        slack: WeeklySlack | SlackSource | None,
         *,
         clock: Clock,
         owner: str | None = None,
@@ -240,7 +249,9 @@ class WeeklyPoster:
         self.store = store
         self._coach_factory = coach
         self._coach: CoachLike | None = None
-        self.slack = slack
+        self.slack: SlackSource | None = (
+            SingleWorkspace(slack) if isinstance(slack, WeeklySlack) else slack
+        )
         self.clock = clock
         self.owner = owner or default_owner()
         self.asked = asked or NoAskedCounts()
@@ -261,9 +272,9 @@ class WeeklyPoster:
                 log.exception("weekly: refreshing the tips failed; using the loaded ones")
         return self._coach
 
-    def _asked(self, now: datetime) -> Mapping[str, int]:
+    def _asked(self, now: datetime, team_id: str | None) -> Mapping[str, int]:
         try:
-            return self.asked(now - ASKED_WINDOW, now)
+            return self.asked(now - ASKED_WINDOW, now, team_id)
         except Exception:  # the query log is a nicety: never lose the weekly post over it
             log.exception("weekly: reading the query log failed; using plain rotation")
             return {}
@@ -274,12 +285,17 @@ class WeeklyPoster:
         week_key: str,
         now: datetime,
         rows: list[WeeklyRow] | None = None,
+        *,
+        team_id: str | None = None,
     ) -> Plan:
-        """The tip and message this channel gets for ``week_key`` (no side effects)."""
+        """The tip and message this channel gets for ``week_key`` (no side effects).
+
+        ``team_id``: the channel's workspace, whose lookups alone count as "reps asked".
+        """
         rows = self.store.weekly_posts(channel) if rows is None else rows
         existing = next((row for row in rows if row.week_key == week_key), None)
         coach = self.coach()
-        asked = self._asked(now)
+        asked = self._asked(now, team_id)
         pick: Pick | None = None
         tip: TipAnswer | None = None
         if existing is not None:  # a claim fixes the week's tip (it may already be out)
@@ -294,15 +310,52 @@ class WeeklyPoster:
         message = build_post(tip, note=asked_note(pick))
         return Plan(channel, week_key, pick, tip, message, existing)
 
-    def deliver(self, channel: str, week_key: str, now: datetime | None = None) -> Outcome:
-        """Post this week's tip to ``channel`` unless it is (being) posted; never twice."""
+    def team_for(self, channel: str, team_id: str | None = None) -> str | None:
+        """The workspace a channel's post belongs to; raises WorkspaceUnavailable."""
+        if self.slack is None:
+            return team_id
+        return self.slack.team_for(Target(channel, team_id))
+
+    def deliver(
+        self,
+        channel: str,
+        week_key: str,
+        now: datetime | None = None,
+        *,
+        team_id: str | None = None,
+    ) -> Outcome:
+        """Post this week's tip to ``channel`` unless it is (being) posted; never twice.
+
+        ``team_id`` names the channel's workspace (a ``T…:C…`` entry); a channel whose
+        workspace has no bot token is skipped, with the reason in the outcome and the log.
+        """
         if self.slack is None:
             raise RuntimeError("WeeklyPoster was built without Slack (preview only)")
         now = now or self.clock.now()
         rows = self.store.weekly_posts(channel)
         existing = next((row for row in rows if row.week_key == week_key), None)
         if existing is not None and existing.status == "posted":
-            return Outcome(channel, week_key, "already-posted", existing.tip_id, ts=existing.ts)
+            return Outcome(
+                channel,
+                week_key,
+                "already-posted",
+                existing.tip_id,
+                ts=existing.ts,
+                team_id=team_id,
+            )
+        target = Target(channel, team_id)
+        try:  # before claiming: a channel nobody can post to must not hold the week
+            workspace = self.slack.workspace(target)
+        except WorkspaceUnavailable as exc:
+            log.warning(
+                "weekly: skipping %s for %s: %s",
+                target.label,
+                week_key,
+                exc,
+                extra=log_fields(channel=channel, team_id=team_id, week=week_key, error=str(exc)),
+            )
+            return Outcome(channel, week_key, "skipped", error=str(exc), team_id=team_id)
+        team_id, slack = workspace.team_id, workspace.slack
         must_claim = True
         if existing is not None:  # claimed, never confirmed: by us earlier, or by a crashed run
             mine = existing.owner == self.owner
@@ -310,7 +363,7 @@ class WeeklyPoster:
             if not mine and not stale:
                 return Outcome(channel, week_key, "busy", existing.tip_id, error=existing.owner)
             must_claim = stale  # our own live claim is still ours; a stale one is re-taken
-        plan = self.plan(channel, week_key, now, rows)
+        plan = self.plan(channel, week_key, now, rows, team_id=team_id)
         outcome = Outcome(
             channel,
             week_key,
@@ -319,6 +372,7 @@ class WeeklyPoster:
             plan.tip.title,
             asked=plan.pick.asked,
             reason=plan.pick.reason,
+            team_id=team_id,
         )
         # Exactly one process gets past a claim per week: a fresh claim, or the takeover of
         # a stale one (the store checks the lease atomically).
@@ -339,7 +393,7 @@ class WeeklyPoster:
         # A post for this week can only exist from the week's start: search from there (not
         # from the claim, which a chain of takeovers may have moved past the first attempt).
         since = week_start(week_key) or (existing.claimed_at if existing else now) - HISTORY_SLACK
-        result = self.slack.post(
+        result = slack.post(
             channel,
             plan.message,
             week_key=week_key,
@@ -359,6 +413,7 @@ class WeeklyPoster:
                 channel,
                 extra=log_fields(
                     channel=channel,
+                    team_id=team_id,
                     week=week_key,
                     tip_id=plan.tip.id,
                     ts=result.ts,

@@ -60,15 +60,23 @@ class HistoryRow(Protocol):
 
 
 class AskedCounts(Protocol):
-    """How many lookups each tip answered in a period (the query log, or nothing)."""
+    """How many lookups each tip answered in a period (the query log, or nothing).
 
-    def __call__(self, since: datetime, until: datetime) -> Mapping[str, int]: ...
+    ``team_id`` limits the count to one workspace (multi-workspace installs), so a post
+    never says "reps asked" about another workspace's lookups.
+    """
+
+    def __call__(
+        self, since: datetime, until: datetime, team_id: str | None = None
+    ) -> Mapping[str, int]: ...
 
 
 class NoAskedCounts:
     """Pure rotation: used when there is no query log to learn from."""
 
-    def __call__(self, since: datetime, until: datetime) -> Mapping[str, int]:
+    def __call__(
+        self, since: datetime, until: datetime, team_id: str | None = None
+    ) -> Mapping[str, int]:
         return {}
 
 
@@ -84,14 +92,17 @@ class StoreAskedCounts:
         self.team_id = team_id
         self._warned = False
 
-    def __call__(self, since: datetime, until: datetime) -> Mapping[str, int]:
+    def __call__(
+        self, since: datetime, until: datetime, team_id: str | None = None
+    ) -> Mapping[str, int]:
         query = getattr(self.store, "lookups_per_tip", None)
         if query is None:
             if not self._warned:
                 log.warning("weekly: the store has no lookups_per_tip query; rotation only")
                 self._warned = True
             return {}
-        counts: Mapping[str, int] = query(since, until, team_id=self.team_id)
+        team = team_id if team_id is not None else self.team_id
+        counts: Mapping[str, int] = query(since, until, team_id=team)
         return counts
 
 

@@ -8,8 +8,12 @@ missed while the process was down, inside the grace window and never after it.
 
 Failures never crash the loop: a channel the bot is not in, a Slack outage or a database
 hiccup is logged and retried with exponential backoff (per channel), until the grace
-window closes. Only the process's own bookkeeping lives in memory; whether a week is posted
-is always decided by the shared database, so any number of clock processes is safe.
+window closes. A channel whose workspace has no bot token (multi-workspace installs: the
+workspace uninstalled, or a plain channel id while several are installed) is skipped
+with a warning saying what to do, and looked at again every :data:`SKIP_RECHECK` (a
+workspace may install the app again), not retried in a tight loop. Only the process's own
+bookkeeping lives in memory; whether a week is posted is always decided by the shared
+database, so any number of clock processes is safe.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from bot.logs import log_fields
 from bot.weekly.post import Outcome, WeeklyPoster
 from bot.weekly.schedule import Clock, Schedule
 from bot.weekly.slack import advice
+from bot.weekly.workspaces import Target
 
 log = logging.getLogger("bot.weekly")
 
@@ -34,6 +39,8 @@ RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(minutes=30)
 #: Re-check a week another process is posting after this long.
 BUSY_RECHECK = timedelta(minutes=1)
+#: Look again at a skipped channel (no bot token for its workspace) after this long.
+SKIP_RECHECK = timedelta(minutes=30)
 
 
 @dataclass
@@ -52,7 +59,7 @@ class Scheduler:
     def __init__(
         self,
         schedule: Schedule,
-        channels: Sequence[str],
+        channels: Sequence[str | Target],
         poster: WeeklyPoster,
         clock: Clock,
         *,
@@ -61,7 +68,11 @@ class Scheduler:
         if not channels:
             raise ValueError("the weekly scheduler needs at least one channel")
         self.schedule = schedule
-        self.channels = list(dict.fromkeys(channels))
+        #: Channel ids, or Targets naming the channel's workspace (``T…:C…`` entries).
+        self.targets = list(
+            dict.fromkeys(c if isinstance(c, Target) else Target(c) for c in channels)
+        )
+        self.channels = [target.channel for target in self.targets]
         self.poster = poster
         self.clock = clock
         self.max_sleep = max_sleep
@@ -79,12 +90,13 @@ class Scheduler:
             return []
         week = self.schedule.week_key(slot)
         outcomes = []
-        for channel in self.channels:
+        for target in self.targets:
+            channel = target.channel
             state = self._weeks.setdefault((channel, week), ChannelWeek())
             if state.done or (state.retry_at is not None and state.retry_at > now):
                 continue
             try:
-                outcome = self.poster.deliver(channel, week, now)
+                outcome = self.poster.deliver(channel, week, now, team_id=target.team_id)
             except Exception as exc:  # database down, index unreadable...: retry, don't die
                 log.exception(
                     "weekly: delivering to %s failed",
@@ -113,6 +125,10 @@ class Scheduler:
                     outcome.channel,
                     extra=fields,
                 )
+            return
+        if outcome.status == "skipped":  # the poster logged why; it needs an install or config
+            state.retry_at = now + SKIP_RECHECK
+            state.last_error = outcome.error
             return
         if outcome.status == "busy":
             state.retry_at = now + BUSY_RECHECK
@@ -171,7 +187,7 @@ class Scheduler:
         now = self.clock.now()
         log.info(
             "weekly: scheduler started for %s; %s",
-            ", ".join(self.channels),
+            ", ".join(target.label for target in self.targets),
             self.schedule.summary(now),
             extra=log_fields(channels=self.channels, owner=self.poster.owner),
         )

@@ -69,7 +69,10 @@ def advice(error: str | None) -> str:
     if error == "is_archived":
         return "the channel is archived: remove it from COACH_WEEKLY_CHANNELS"
     if error in AUTH_ERRORS:
-        return "check SLACK_BOT_TOKEN and the app's scopes (chat:write, channels:history)"
+        return (
+            "check SLACK_BOT_TOKEN (multi-workspace installs: reinstall the app in that "
+            "workspace) and the app's scopes (chat:write, channels:history)"
+        )
     return "will retry"
 
 
@@ -152,10 +155,17 @@ class WeeklySlack:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, clock: Clock, stop: threading.Event | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock,
+        stop: threading.Event | None = None,
+        token: str | None = None,
     ) -> WeeklySlack:
-        """A client for ``SLACK_API_URL`` with the bot token and no automatic retries."""
-        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        """A client for ``SLACK_API_URL`` with no automatic retries; ``token`` (a workspace's
+        installation token, multi-workspace mode) or else ``SLACK_BOT_TOKEN``."""
+        if token is None and settings.slack_bot_token is not None:
+            token = settings.slack_bot_token.get_secret_value()
         client = WebClient(
             token=token,
             base_url=settings.slack_api_url,
