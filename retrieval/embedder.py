@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 from typing import Protocol
 
@@ -48,7 +49,15 @@ class SentenceTransformerEncoder:
             hf_logging.disable_progress_bar()  # no "Loading weights" bars in bot logs
             hf_logging.set_verbosity_error()
 
-            self.model = SentenceTransformer(name_or_path, device="cpu", local_files_only=True)
+            import torch
+
+            self.model = SentenceTransformer(
+                name_or_path,
+                device="cpu",
+                local_files_only=True,
+                # the bundled fine-tune is stored in half precision; CPUs compute in full
+                model_kwargs={"dtype": torch.float32},
+            )
         except Exception as exc:
             raise ModelUnavailable(
                 f"cannot load the embedding model {name_or_path!r}: {exc}. "
@@ -115,6 +124,13 @@ def _model_identity(name_or_path: str) -> str:
         digest = (
             hashlib.sha256(config.read_bytes()).hexdigest()[:12] if config.exists() else "nocfg"
         )
+        record = path / "training.json"  # a fine-tune: same config, other weights
+        if record.exists():
+            try:
+                weights = json.loads(record.read_text()).get("weights_sha256") or ""
+            except (OSError, ValueError):
+                weights = ""
+            digest = f"{digest}-{str(weights)[:12] or 'trained'}"
         name = path.name if path.name != "model" else path.parent.name  # the bundled package's dir
         return f"{name}@{digest}"
     return name_or_path

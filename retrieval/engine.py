@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from retrieval.embedder import Encoder, load_encoder
 from retrieval.errors import (
     CorpusEmpty,
@@ -129,16 +127,19 @@ class Coach:
         data: IndexData,
         encoder: Encoder,
         *,
-        min_confidence: float = 0.5,
+        min_confidence: float = 0.11,
+        sure_confidence: float = 0.67,
         report: IndexReport | None = None,
         weights: Weights | None = None,
         calibration: Calibration | None = None,
+        plays: bool = True,
     ) -> None:
         self.data = data
         self.encoder = encoder
         self.min_confidence = min_confidence
+        self.sure_confidence = max(sure_confidence, min_confidence)
         self.report = report or IndexReport("loaded", 0.0)
-        self.ranker = Ranker(data, weights, calibration)
+        self.ranker = Ranker(data, weights, calibration, plays=plays)
         self.source: tuple[Path, Path] | None = None  # (corpus dir, index dir), for refresh()
 
     @classmethod
@@ -161,7 +162,14 @@ class Coach:
             build=build,
             progress=progress,
         )
-        coach = cls(data, encoder, min_confidence=settings.min_confidence, report=report)
+        coach = cls(
+            data,
+            encoder,
+            min_confidence=settings.min_confidence,
+            sure_confidence=settings.sure_confidence,
+            report=report,
+            plays=settings.plays,
+        )
         coach.source = (settings.corpus_dir, settings.index_dir)
         return coach
 
@@ -179,7 +187,9 @@ class Coach:
         ):
             return False
         data, report = open_index(corpus_dir, index_dir, self.encoder)
-        self.ranker = Ranker(data, self.ranker.weights, self.ranker.calibration)
+        self.ranker = Ranker(
+            data, self.ranker.weights, self.ranker.calibration, plays=self.ranker.plays
+        )
         self.data, self.report = data, report
         return True
 
@@ -197,7 +207,13 @@ class Coach:
         cleaned = self._prepare(text)
         vector = self.encoder.encode([cleaned])[0]
         answer = self.ranker.answer(
-            text, vector, cleaned, k=k, min_confidence=self.min_confidence, exclude=exclude
+            text,
+            vector,
+            cleaned,
+            k=k,
+            min_confidence=self.min_confidence,
+            sure_confidence=self.sure_confidence,
+            exclude=exclude,
         )
         return _with_latency(answer, started)
 
@@ -218,14 +234,19 @@ class Coach:
                 results.append(EmptyQuery())
                 continue
             answer = self.ranker.answer(
-                text, next(vectors), cleaned, k=k, min_confidence=self.min_confidence
+                text,
+                next(vectors),
+                cleaned,
+                k=k,
+                min_confidence=self.min_confidence,
+                sure_confidence=self.sure_confidence,
             )
             results.append(answer)
         per_query = (time.perf_counter() - started) * 1000 / max(1, len(texts))
         return [_with_latency(r, None, per_query) if isinstance(r, Answer) else r for r in results]
 
     def tip_card(self, tip_id: str) -> TipAnswer:
-        """The whole tip: every step and phrase in reading order."""
+        """The whole tip: its text, every step and phrase in reading order, and its play."""
         position = self.data.tip_pos.get(tip_id)
         if position is None:
             raise UnknownTip(
@@ -236,9 +257,6 @@ class Coach:
     def tips(self) -> list[Tip]:
         """Every tip, newest first."""
         return list(self.data.tips)
-
-    def encode_query(self, text: str) -> np.ndarray:
-        return self.encoder.encode([self._prepare(text)])[0]
 
 
 def _with_latency(answer: Answer, started: float | None, ms: float | None = None) -> Answer:

@@ -32,9 +32,9 @@ from retrieval.chunking import CHUNKER_VERSION, chunk_corpus
 from retrieval.embedder import Encoder
 from retrieval.errors import IndexCorrupt, IndexMissing
 from retrieval.ingest import corpus_files
-from retrieval.models import Chunk, Tip
+from retrieval.models import Chunk, Play, Tip
 
-INDEX_FORMAT = "2"
+INDEX_FORMAT = "3"
 BACKGROUND_FILE = Path(__file__).resolve().parent / "data" / "background.txt"
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])[”\"]?\s+(?=[A-Z“\"])")
 
@@ -177,6 +177,7 @@ def build_index(
 def _tip_to_json(tip: Tip) -> dict[str, Any]:
     data = asdict(tip)
     data["date"] = tip.date.isoformat() if tip.date else None
+    data["play"] = tip.play.to_json() if tip.play else None
     return data
 
 
@@ -188,6 +189,7 @@ def _tip_from_json(data: dict[str, Any]) -> Tip:
             "categories": tuple(data.get("categories", ())),
             "paragraphs": tuple(data.get("paragraphs", ())),
             "situations": tuple(data.get("situations", ())),
+            "play": Play.from_json(data["play"]) if data.get("play") else None,
         }
     )
 

@@ -6,7 +6,10 @@ Three shapes of file are understood:
   Inc. - Page 3``), then per tip ``Title - M/D/YY``, a teaser and ``Read more``;
 * full posts, which may sit on the same pages: ``Title – M/D/YY [TOW]``, ``Posted on …``,
   the body, and a ``Signup for FREE Tips!…`` footer that is not content;
-* author tips (``*.md``) with a front matter block (title, date, categories, situations).
+* author tips (``*.md``) with a front matter block (title, date, categories, situations,
+  url);
+* the coach's plays (``plays/<tip id>.md``, see :mod:`retrieval.plays`), attached to
+  their tips.
 
 A tip that appears several times becomes one record: an author file beats a full post,
 which beats a teaser; categories are the union of every page it appears on. A file that
@@ -24,7 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from retrieval.models import ParseProblem, Tip
+from retrieval.models import ParseProblem, Play, Tip
+from retrieval.plays import PLAYS_DIR, PlayReadError, check_play, parse_play
 
 PUBLISHER = "Customer Service Solutions, Inc."
 PAGE_SUFFIXES = (".txt",)
@@ -60,6 +64,7 @@ class _Draft:
     situations: list[str] = field(default_factory=list)
     origin: str = ""
     source: str = ""
+    url: str = ""
 
 
 def title_key(title: str) -> str:
@@ -261,7 +266,18 @@ def parse_tip_file(text: str, origin: str) -> _Draft:
         situations=situations,
         origin=origin,
         source=str(meta.get("source") or meta.get("author") or "").strip(),
+        url=_url(meta.get("url"), end),
     )
+
+
+def _url(value: object, end: int) -> str:
+    """An author's link to the original post: http(s) only, so a card never links elsewhere."""
+    if value in (None, ""):
+        return ""
+    url = str(value).strip()
+    if not re.match(r"^https?://\S+$", url):
+        raise CorpusReadError(end, f"'url' must be an http(s) address, not {url[:60]!r}")
+    return url
 
 
 # -- the corpus ---------------------------------------------------------------------------------
@@ -310,6 +326,7 @@ def merge(drafts: Iterable[_Draft]) -> list[Tip]:
                 situations=tuple(draft.situations),
                 source=_source_line(draft),
                 origin=draft.origin,
+                url=draft.url,
             )
         )
     tips.sort(key=lambda tip: (tip.date or date.min, tip.title), reverse=True)
@@ -329,8 +346,14 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     return sorted(files)
 
 
+def is_play_file(path: Path, corpus_dir: Path) -> bool:
+    relative = path.relative_to(corpus_dir).parts
+    return len(relative) > 1 and relative[0] == PLAYS_DIR and path.suffix.lower() in TIP_SUFFIXES
+
+
 def parse_situations(text: str, origin: str) -> dict[str, tuple[int, list[str]]]:
-    """A YAML mapping ``"Tip title": [situations…]`` for tips whose pages authors can't edit."""
+    """A YAML mapping ``tip-id: [situations…]`` (or ``"Tip title": […]``) for tips whose
+    pages authors can't edit."""
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -355,14 +378,17 @@ def _attach_situations(
     tips: list[Tip], files: list[tuple[str, dict[str, tuple[int, list[str]]]]]
 ) -> tuple[list[Tip], list[ParseProblem]]:
     by_key = {title_key(tip.title): i for i, tip in enumerate(tips)}
+    by_id = {tip.id: i for i, tip in enumerate(tips)}
     problems: list[ParseProblem] = []
     extra: dict[int, list[str]] = {}
     for origin, mapping in files:
         for title, (line, situations) in mapping.items():
-            index = by_key.get(title_key(title))
+            index = by_id.get(title.strip(), by_key.get(title_key(title)))
             if index is None:
                 problems.append(
-                    ParseProblem(origin, line, f"no tip titled {title!r}; check the spelling")
+                    ParseProblem(
+                        origin, line, f"no tip with the id or title {title!r}; check the spelling"
+                    )
                 )
                 continue
             extra.setdefault(index, []).extend(situations)
@@ -373,10 +399,34 @@ def _attach_situations(
     return tips, problems
 
 
+def _attach_plays(
+    tips: list[Tip], plays: list[tuple[str, Play]]
+) -> tuple[list[Tip], list[ParseProblem]]:
+    """Give each tip its play; a play for no known tip, or a second play, is reported."""
+    by_id = {tip.id: i for i, tip in enumerate(tips)}
+    problems: list[ParseProblem] = []
+    for origin, play in plays:
+        index = by_id.get(play.tip_id)
+        if index is None:
+            problems.append(
+                ParseProblem(origin, 2, f"no tip with id {play.tip_id!r} for this play")
+            )
+        elif tips[index].play is not None:
+            problems.append(
+                ParseProblem(
+                    origin, 2, f"a second play for {play.tip_id!r} ({tips[index].play.origin})"
+                )
+            )
+        else:
+            tips[index] = replace(tips[index], play=play)
+    return tips, problems
+
+
 def load_corpus(corpus_dir: Path) -> tuple[list[Tip], list[ParseProblem]]:
     """Every tip under ``corpus_dir`` plus the problems met on the way (never fatal per file)."""
     drafts: list[_Draft] = []
     situation_files: list[tuple[str, dict[str, tuple[int, list[str]]]]] = []
+    plays: list[tuple[str, Play]] = []
     problems: list[ParseProblem] = []
     if not corpus_dir.is_dir():
         return [], [
@@ -388,7 +438,9 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Tip], list[ParseProblem]]:
         origin = str(path.relative_to(corpus_dir))
         try:
             text = read_text(path)
-            if path.suffix.lower() in SITUATION_SUFFIXES:
+            if is_play_file(path, corpus_dir):
+                plays.append((origin, parse_play(text, origin)))
+            elif path.suffix.lower() in SITUATION_SUFFIXES:
                 situation_files.append((origin, parse_situations(text, origin)))
             elif path.suffix.lower() in TIP_SUFFIXES:
                 drafts.append(parse_tip_file(text, origin))
@@ -396,9 +448,37 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Tip], list[ParseProblem]]:
                 page, page_problems = parse_page(text, origin)
                 drafts.extend(page)
                 problems.extend(page_problems)
-        except CorpusReadError as exc:
+        except (CorpusReadError, PlayReadError) as exc:
             problems.append(ParseProblem(origin, exc.line, str(exc)))
         except OSError as exc:
             problems.append(ParseProblem(origin, 0, f"cannot read: {exc.strerror or exc}"))
     tips, situation_problems = _attach_situations(merge(drafts), situation_files)
-    return tips, problems + situation_problems
+    tips, play_problems = _attach_plays(tips, plays)
+    return tips, problems + situation_problems + play_problems
+
+
+def check_corpus(corpus_dir: Path) -> tuple[list[Tip], list[ParseProblem]]:
+    """The corpus lint (``coach index --check``): everything :func:`load_corpus` reports,
+    plus every tip without a play and every rule a play breaks."""
+    tips, problems = load_corpus(corpus_dir)
+    for path in corpus_files(corpus_dir):
+        if is_play_file(path, corpus_dir):
+            origin = str(path.relative_to(corpus_dir))
+            try:
+                text = read_text(path)
+            except (CorpusReadError, OSError):
+                continue  # already reported by load_corpus
+            problems.extend(check_play(text, origin, expected_tip=path.stem))
+    for tip in tips:
+        if tip.play is None:
+            problems.append(
+                ParseProblem(
+                    tip.origin.split(":")[0] or str(corpus_dir),
+                    int(tip.origin.split(":")[1]) if tip.origin.count(":") == 1 else 0,
+                    f"tip {tip.id!r} has no play: add {PLAYS_DIR}/{tip.id}.md",
+                )
+            )
+    unique: dict[str, ParseProblem] = {}
+    for problem in problems:
+        unique.setdefault(str(problem), problem)
+    return tips, list(unique.values())

@@ -19,52 +19,110 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.chunking import is_heading
 from retrieval.index import IndexData
 from retrieval.lexical import BM25
-from retrieval.models import Answer, Suggestion, Tip, TipAnswer
+from retrieval.models import Answer, LineOrigin, Suggestion, Tip, TipAnswer
 
 
 @dataclass(frozen=True)
 class Weights:
-    """How the three signals blend; the dense terms are on the cosine scale."""
+    """How the signals blend into a tip's ranking score; dense terms are on the cosine scale."""
 
     whole: float = 1.0
     fine: float = 1.0
     lexical: float = 0.3
+    centroid: float = 0.5  # the tip's centroid: the mean of all its vectors, normalised
     title_repeat: int = 2  # the title counts this many times in the BM25 document
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """Confidence from three signals of the best tip, through a logistic.
+class Evidence:
+    """How the best tip matched a query: the inputs of the confidence."""
 
-    ``evidence = dense + contrast * (dense - background) + lexical * min(bm25, cap)``:
-    how well the best tip matches, how much better it matches than the nearest off-topic
-    background question, and whether the tip shares rare words with the query.
-    Confidence is 0.5 where ``evidence == center``.
+    score: float  # its ranking score
+    gap: float  # how far ahead of the runner-up it is
+    dense: float  # its dense (cosine) score
+    background: float  # similarity to the nearest off-topic background question
+    lexical: float  # its raw BM25 score
+
+    @property
+    def contrast(self) -> float:
+        """Positive when the query is nearer the tip than anything off-topic."""
+        return self.dense - self.background
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Confidence that the best tip is the right one: a logistic over its :class:`Evidence`.
+
+    ``z = bias + score·s + gap·g + contrast·(dense − background) + lexical·min(bm25, cap)/cap``.
+    The weights are fitted on the tune split (``coach eval tests/eval/tune.jsonl --fit``),
+    where "right" means the tip a second, independent labeller chose; uncovered and
+    off-topic situations count as wrong, so their confidence is pushed down too.
+
+    A query much nearer the off-topic background than any tip (``contrast`` below
+    ``off_topic_margin``) is off-topic: declined without offering tips.
     """
 
-    contrast: float = 0.5
-    lexical: float = 0.01
+    score: float = 10.3407
+    gap: float = 6.139
+    contrast: float = 1.641
+    lexical: float = 3.0653
+    bias: float = -12.9335
     lexical_cap: float = 15.0
-    center: float = 0.53
-    scale: float = 0.07
+    off_topic_margin: float = 0.04
 
-    def evidence(self, dense: float, background: float, bm25: float) -> float:
+    def z(self, evidence: Evidence) -> float:
         return (
-            dense
-            + self.contrast * (dense - background)
-            + self.lexical * min(bm25, self.lexical_cap)
+            self.bias
+            + self.score * evidence.score
+            + self.gap * evidence.gap
+            + self.contrast * evidence.contrast
+            + self.lexical * min(evidence.lexical, self.lexical_cap) / self.lexical_cap
         )
 
-    def confidence(self, dense: float, background: float, bm25: float) -> float:
-        z = (self.evidence(dense, background, bm25) - self.center) / self.scale
+    def confidence(self, evidence: Evidence) -> float:
+        z = self.z(evidence)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def off_topic(self, evidence: Evidence) -> bool:
+        return evidence.contrast < self.off_topic_margin
 
 
 MAX_STEPS = 5
 MAX_PHRASES = 3
+MIN_PHRASES = 2
+#: A tip with fewer steps of its own than this shows its play's steps instead.
+MIN_OWN_STEPS = 3
 SUMMARY_CHARS = 280
+#: A card shows at most this many words of one of a tip's own steps (the rest: "Show full tip").
+STEP_WORDS = 40
+#: "These might help" shows this many tips; a decline offers as many situations.
+UNSURE_TIPS = 3
+#: A situation offered on a button must be short enough to read at a glance.
+SUGGESTION_WORDS = 14
+
+
+def card_step(text: str, limit: int = STEP_WORDS) -> str:
+    """A tip's own step as a card shows it: whole sentences up to ``limit`` words, then "…".
+
+    Authors write steps as paragraphs; mid-call a rep reads the instruction, and "Show
+    full tip" has the rest. The first sentence is kept even when it alone is long (cut at
+    a word, marked).
+    """
+    words = text.split()
+    if len(words) <= limit:
+        return " ".join(words)
+    kept: list[str] = []
+    for sentence in re.split(r"(?<=[.!?…])\s+", " ".join(words)):
+        if kept and len(" ".join([*kept, sentence]).split()) > limit:
+            break
+        kept.append(sentence)
+    shown = " ".join(kept).split()
+    if len(shown) > limit:
+        shown = shown[: limit - 1]
+    return " ".join(shown).rstrip(",;:–-") + " …"
 
 
 def tip_document(tip: Tip, title_repeat: int) -> str:
@@ -105,8 +163,11 @@ class Ranker:
         weights: Weights | None = None,
         calibration: Calibration | None = None,
         candidates: int = 2048,
+        *,
+        plays: bool = True,
     ) -> None:
         self.data = data
+        self.plays = plays
         self.weights = weights or Weights()
         self.calibration = calibration or Calibration()
         self.candidates = candidates
@@ -121,6 +182,11 @@ class Ranker:
         order = np.argsort(data.unit_tip, kind="stable")
         bounds = np.searchsorted(data.unit_tip[order], np.arange(len(data.tips) + 1))
         self.units_of = [order[bounds[i] : bounds[i + 1]] for i in range(len(data.tips))]
+        self.centroids = np.zeros((len(data.tips), self.matrix.shape[1]), np.float32)
+        for i, units in enumerate(self.units_of):
+            if len(units):
+                mean = self.matrix[units].mean(axis=0)
+                self.centroids[i] = mean / max(float(np.linalg.norm(mean)), 1e-9)
         if hasattr(data.vectors, "hnsw"):  # a graph returns at most efSearch neighbours
             self.candidates = min(self.candidates, int(data.vectors.hnsw.efSearch))
 
@@ -148,11 +214,15 @@ class Ranker:
     def signals(
         self, query_vector: np.ndarray, text: str
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per tip: the dense score, raw BM25, and their blend (the ranking score)."""
+        """Per tip: the dense score, raw BM25, and their blend with the centroid (the ranking)."""
         dense = self.dense_scores(query_vector)
         bm25 = self.bm25.scores(text)
         best = float(bm25.max()) if bm25.size else 0.0
-        blended = dense + self.weights.lexical * (bm25 / best if best > 0 else bm25)
+        blended = (
+            dense
+            + self.weights.lexical * (bm25 / best if best > 0 else bm25)
+            + self.weights.centroid * (self.centroids @ query_vector)
+        )
         return dense, bm25, blended
 
     def unit_sims(self, tip_index: int, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,33 +244,67 @@ class Ranker:
     def tip_answer(
         self, tip_index: int, score: float, query_vector: np.ndarray | None
     ) -> TipAnswer:
-        """A tip with its steps and phrases, most relevant first (reading order without a query)."""
+        """A tip with the steps and phrases to show; the whole tip without a query.
+
+        Steps keep the author's order and numbers; with a query, a long list is cut to
+        the :data:`MAX_STEPS` that fit best (still in order) and the best one is
+        highlighted, never moved. A tip with fewer than :data:`MIN_OWN_STEPS` steps of
+        its own shows its play's steps; phrases are the tip's own, then the play's.
+        """
         data = self.data
         tip = data.tips[tip_index]
         chunk_ids = data.chunks_of.get(tip.id, [])
         relevance = (
             self.chunk_relevance(tip_index, query_vector) if query_vector is not None else {}
         )
+        play = tip.play if self.plays else None
 
-        def ordered(kind: str) -> list[int]:
-            found = [i for i in chunk_ids if data.chunks[i].kind == kind]
-            if relevance:
-                found.sort(key=lambda i: -relevance.get(i, -1.0))
-            return found
+        def of_kind(kind: str) -> list[int]:
+            return [i for i in chunk_ids if data.chunks[i].kind == kind]
 
-        steps = ordered("step")
-        if query_vector is not None and len(steps) > MAX_STEPS:
-            best = relevance.get(steps[0], 0.0)
-            steps = [i for i in steps if relevance.get(i, -1.0) >= best - 0.12][:MAX_STEPS]
-        phrases = ordered("phrase")
-        if query_vector is not None:
-            phrases = phrases[:MAX_PHRASES]
+        def best_first(found: list[int]) -> list[int]:
+            return sorted(found, key=lambda i: -relevance.get(i, -1.0)) if relevance else found
+
+        own_steps = of_kind("step")
+        highlight: int | None = None
+        step_leads: tuple[str, ...] = ()
+        if len(own_steps) >= MIN_OWN_STEPS or (own_steps and play is None):
+            shown = own_steps
+            if relevance and len(shown) > MAX_STEPS:
+                keep = set(best_first(shown)[:MAX_STEPS])
+                shown = [i for i in shown if i in keep]
+            if relevance and len(shown) > 1:
+                best = best_first(shown)[0]
+                highlight = shown.index(best)
+            step_origin: LineOrigin = "tip"
+            steps = tuple(card_step(data.chunks[i].text) for i in shown)
+            step_numbers = tuple(data.chunks[i].number for i in shown)
+            used = list(shown)
+        elif play is not None:
+            step_origin = "play"
+            steps = tuple(step.text for step in play.steps)
+            step_leads = tuple(step.lead for step in play.steps)
+            step_numbers = tuple(range(1, len(steps) + 1))
+            used = of_kind("play_step")
+        else:
+            step_origin, steps, step_numbers, used = "tip", (), (), []
+
+        own_phrases = best_first(of_kind("phrase"))
+        play_phrases = best_first(of_kind("play_phrase")) if play is not None else []
+        if relevance:
+            own_phrases = own_phrases[:MAX_PHRASES]
+            play_phrases = play_phrases[: max(0, MAX_PHRASES - len(own_phrases))]
+            if play_phrases and len(own_phrases) + len(play_phrases) < MIN_PHRASES:
+                play_phrases = best_first(of_kind("play_phrase"))[:MIN_PHRASES]
+        phrase_ids = [*own_phrases, *play_phrases]
+        phrase_origins: tuple[LineOrigin, ...] = ("tip",) * len(own_phrases) + ("play",) * len(
+            play_phrases
+        )
+        used += phrase_ids
+
         takeaway = next(
             (data.chunks[i].text for i in chunk_ids if data.chunks[i].kind == "takeaway"), ""
         )
-        if not steps and not phrases and tip.full and query_vector is not None:
-            # A full post without explicit steps: its most relevant passage is the advice.
-            steps = ordered("passage")[:1]
         if tip.full:
             first = next(
                 (data.chunks[i].text for i in chunk_ids if data.chunks[i].kind == "passage"), ""
@@ -208,21 +312,66 @@ class Ranker:
             summary = takeaway or trim_summary(first)
         else:
             summary = trim_summary(tip.teaser)
-        used = [*steps, *phrases]
         return TipAnswer(
             id=tip.id,
             title=tip.title,
             date=tip.date,
             score=float(score),
-            steps=tuple(data.chunks[i].text for i in steps),
-            phrases=tuple(data.chunks[i].text for i in phrases),
+            steps=steps,
+            phrases=tuple(data.chunks[i].text for i in phrase_ids),
             summary=summary,
             source=tip.source,
             categories=tip.categories,
             full=tip.full,
             takeaway=takeaway,
             chunk_ids=tuple(data.chunks[i].id for i in used),
+            step_origin=step_origin,
+            step_numbers=step_numbers,
+            step_leads=step_leads,
+            highlight=highlight,
+            phrase_origins=phrase_origins,
+            when=play.when if play else "",
+            avoid=play.avoid if play else (),
+            play_takeaway=play.takeaway if play else "",
+            body=tip.paragraphs if tip.paragraphs else ((tip.teaser,) if tip.teaser else ()),
+            body_headings=tuple(i for i, p in enumerate(tip.paragraphs) if is_heading(p)),
+            url=tip.url,
+            excerpt=not tip.full,
         )
+
+    def evidence(
+        self,
+        order: list[int],
+        scores: np.ndarray,
+        dense: np.ndarray,
+        bm25: np.ndarray,
+        vector: np.ndarray,
+    ) -> Evidence:
+        best = order[0]
+        runner_up = float(scores[order[1]]) if len(order) > 1 else float(scores[best]) - 1.0
+        background = (
+            float((self.data.background @ vector).max()) if len(self.data.background) else 0.0
+        )
+        return Evidence(
+            score=float(scores[best]),
+            gap=float(scores[best]) - runner_up,
+            dense=float(dense[best]),
+            background=background,
+            lexical=float(bm25[best]),
+        )
+
+    def nearest_situation(self, tip_index: int, query_vector: np.ndarray) -> str:
+        """The tip's short situation (or *when to use it*) nearest the query, for a button."""
+        units, sims = self.unit_sims(tip_index, query_vector)
+        best_text, best_sim = "", -2.0
+        for unit, sim in zip(units.tolist(), sims.tolist(), strict=True):
+            if not self.data.unit_whole[unit]:
+                continue
+            chunk = self.data.chunks[int(self.data.unit_chunk[unit])]
+            short = len(chunk.text.split()) <= SUGGESTION_WORDS
+            if chunk.kind == "situation" and short and sim > best_sim:
+                best_text, best_sim = chunk.text, sim
+        return best_text
 
     def answer(
         self,
@@ -231,9 +380,16 @@ class Ranker:
         text: str,
         *,
         k: int = 3,
-        min_confidence: float = 0.5,
+        min_confidence: float = 0.11,
+        sure_confidence: float = 0.67,
         exclude: Collection[str] = (),
     ) -> Answer:
+        """One confident card, "these might help" when unsure, or a decline.
+
+        With ``exclude`` (the rep pressed "Next best tip") the next tip in the ranking is
+        shown whatever its confidence: the rep asked for it, a fresh decline would be a
+        dead end.
+        """
         data = self.data
         if not data.tips:
             return Answer(query=query, answered=False, confidence=0.0)
@@ -242,21 +398,43 @@ class Ranker:
             position = data.tip_pos.get(tip_id)
             if position is not None:
                 scores[position] = -np.inf
-        order = top_indices(scores, max(k, 3))
+        order = top_indices(scores, max(k, UNSURE_TIPS))
         if not order:
             return Answer(query=query, answered=False, confidence=0.0)
-        background = float((data.background @ query_vector).max()) if len(data.background) else 0.0
-        confidence = self.calibration.confidence(
-            float(dense[order[0]]), background, float(bm25[order[0]])
-        )
-        suggestions = tuple(
-            Suggestion(data.tips[i].id, data.tips[i].title, float(scores[i])) for i in order[:3]
-        )
-        if confidence < min_confidence:
-            return Answer(
-                query=query, answered=False, confidence=confidence, suggestions=suggestions
+        evidence = self.evidence(order, scores, dense, bm25, query_vector)
+        confidence = self.calibration.confidence(evidence)
+        # "Next best tip" and a min_confidence of 0 (answer everything) never decline.
+        off_topic = self.calibration.off_topic(evidence) and not exclude and min_confidence > 0
+        if exclude:
+            tier = "confident" if confidence >= sure_confidence else "unsure"
+        elif off_topic or confidence < min_confidence:
+            tier = "decline"
+        elif confidence < sure_confidence:
+            tier = "unsure"
+        else:
+            tier = "confident"
+        if tier == "decline":
+            suggestions = (
+                ()
+                if off_topic
+                else tuple(
+                    Suggestion(
+                        data.tips[i].id,
+                        data.tips[i].title,
+                        float(scores[i]),
+                        self.nearest_situation(i, query_vector),
+                    )
+                    for i in order[:UNSURE_TIPS]
+                )
             )
-        tips = tuple(self.tip_answer(i, float(scores[i]), query_vector) for i in order[: max(1, k)])
-        return Answer(
-            query=query, answered=True, confidence=confidence, tips=tips, suggestions=suggestions
-        )
+            return Answer(
+                query=query,
+                answered=False,
+                confidence=confidence,
+                suggestions=suggestions,
+                tier="decline",
+                off_topic=off_topic,
+            )
+        shown = order[: max(k, UNSURE_TIPS if tier == "unsure" else 1)]
+        tips = tuple(self.tip_answer(i, float(scores[i]), query_vector) for i in shown)
+        return Answer(query=query, answered=True, confidence=confidence, tips=tips, tier=tier)

@@ -16,7 +16,8 @@ from bot import render
 
 SUPERVISOR = "customer wants to talk to the supervisor"  # answered by the fake-encoder index
 SUPERVISOR_TIP = "when-they-want-the-supervisor"
-OFF_TOPIC = "how do I reset my VPN password"  # declined
+OFF_TOPIC = "how do I reset my VPN password"  # declined as off-topic: no tips offered
+IN_DOMAIN_DECLINE = "customer is upset about the refund"  # vague: declined, nearest situations offered
 
 
 @pytest.fixture
@@ -87,13 +88,24 @@ def test_edits_joins_and_other_bots_are_ignored(bot: BotHarness, extra: dict) ->
     assert queries(bot) == []
 
 
-def test_a_declined_situation_gets_no_confident_match_and_suggestions(bot: BotHarness) -> None:
-    bot.post_event(bot.dm_event(OFF_TOPIC))
+def test_a_declined_situation_gets_the_nearest_situations_not_titles(bot: BotHarness) -> None:
+    bot.post_event(bot.dm_event(IN_DOMAIN_DECLINE))
     [post] = bot.slack.wait_for("chat.postMessage")
     text = post.all_text()
-    assert "don't have a confident tip" in text and "rephras" in text
+    assert "don't have a tip I'm sure fits" in text and "rephras" in text
     suggestions = [e for b in post.blocks() if b["type"] == "actions" for e in b["elements"]]
     assert 2 <= len(suggestions) <= 3
+    titles = {tip.title for tip in bot.deps.coach.get(1).tips()}
+    assert not {s["text"]["text"] for s in suggestions} & titles  # situations, in reps' words
+    [row] = queries(bot)
+    assert not row.answered
+
+
+def test_an_off_topic_question_is_declined_without_offering_tips(bot: BotHarness) -> None:
+    bot.post_event(bot.dm_event(OFF_TOPIC))
+    [post] = bot.slack.wait_for("chat.postMessage")
+    assert "doesn't look like a customer situation" in post.all_text()
+    assert [b for b in post.blocks() if b["type"] == "actions"] == []
     [row] = queries(bot)
     assert not row.answered
 
@@ -284,7 +296,9 @@ def test_show_full_tip_replaces_the_private_card_with_the_whole_tip(bot: BotHarn
     [call] = [c for c in bot.slack.wait_for("response_url", 2) if c.path.endswith("/full")]
     assert call.body["replace_original"] is True and call.body["response_type"] == "ephemeral"
     text = call.all_text()
-    assert "*Steps*" in text and "When They Want the Supervisor" in text
+    assert "*From the tip*" in text and "When They Want the Supervisor" in text
+    assert "No Supervisor? No Problem" in text  # every paragraph of the post
+    assert "*Coach's play*" in text and "*When to use it:*" in text
     assert bot.button(call.blocks(), render.ACTION_SHARE)  # still shareable
 
 
@@ -294,7 +308,7 @@ def test_show_full_tip_from_a_dm_card_posts_in_the_dm(bot: BotHarness) -> None:
     bot.post_payload(payload)
     [post] = bot.slack.wait_for("chat.postMessage")
     assert post.body["channel"] == DM_CHANNEL and "thread_ts" not in post.body
-    assert "*Steps*" in post.all_text()
+    assert "*From the tip*" in post.all_text()
 
 
 def test_buttons_on_a_channel_card_reply_in_its_thread(bot: BotHarness) -> None:
@@ -322,7 +336,7 @@ def test_next_best_tip_shows_another_tip_for_the_same_situation(bot: BotHarness)
 
 
 def test_a_suggestion_button_shows_that_tip(bot: BotHarness) -> None:
-    card = ephemeral_card(bot, OFF_TOPIC)
+    card = ephemeral_card(bot, IN_DOMAIN_DECLINE)
     [first, *_] = [
         e
         for b in card["blocks"]
@@ -335,7 +349,8 @@ def test_a_suggestion_button_shows_that_tip(bot: BotHarness) -> None:
     )
     [call] = [c for c in bot.slack.wait_for("response_url", 2) if c.path.endswith("/suggestion")]
     assert call.blocks()[0]["type"] == "header"
-    assert call.blocks()[0]["text"]["text"].startswith(first["text"]["text"].rstrip("…"))
+    title = bot.deps.coach.get(1).tip_card(json.loads(first["value"])["t"]).title
+    assert call.blocks()[0]["text"]["text"] == title
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from config.settings import DEFAULT_CORPUS_DIR
-from retrieval.chunking import chunk_tip
-from retrieval.ingest import load_corpus, parse_tip_file
+from retrieval.chunking import chunk_tip, is_story
+from retrieval.ingest import load_corpus, merge, parse_tip_file
 
 TIPS = {tip.title: tip for tip in load_corpus(DEFAULT_CORPUS_DIR)[0]}
 
@@ -40,9 +40,49 @@ def test_labelled_bullets_are_steps() -> None:
     ]
 
 
-def test_numbered_list_is_steps() -> None:
-    steps = _kind("Breaking Down the Infamous 1-on-1 Retention Call", "step")
-    assert len(steps) == 13 and steps[0].startswith("Greet customer clearly")
+def test_an_authors_review_of_someone_elses_list_is_not_steps() -> None:
+    """The Retention Call post judges a script's 13 steps ("Take control – Not sure why this
+    is here"): those verdicts are commentary, never instructions on a card."""
+    title = "Breaking Down the Infamous 1-on-1 Retention Call"
+    assert _kind(title, "step") == []
+    passages = " ".join(_kind(title, "passage"))
+    assert "Take control – Not sure why this is here" in passages
+
+
+def test_numbered_list_is_steps_in_order() -> None:
+    draft = parse_tip_file(
+        "---\ntitle: Refund Calls\n---\nIntro line here.\n\n1. Confirm the order.\n"
+        "2. Check the refund date.\n3. Tell them when it lands.\n",
+        "refund.md",
+    )
+    tip = merge([draft])[0]
+    steps = [c for c in chunk_tip(tip) if c.kind == "step"]
+    assert [s.text for s in steps] == [
+        "Confirm the order.",
+        "Check the refund date.",
+        "Tell them when it lands.",
+    ]
+    assert [s.number for s in steps] == [1, 2, 3]
+
+
+def test_story_paragraphs_never_become_steps() -> None:
+    for text in ("I was facilitating a training class", "When Greg entered the Tax Office, he"):
+        assert is_story(text)
+    assert not is_story("Ask for information before you answer.")
+    for tip in TIPS.values():
+        for step in (c.text for c in chunk_tip(tip) if c.kind == "step"):
+            assert not is_story(step), (tip.title, step)
+
+
+def test_plain_paragraphs_under_a_steps_heading_become_steps() -> None:
+    draft = parse_tip_file(
+        "---\ntitle: Callback Promise\n---\nWhy callbacks matter.\n\n## Steps\n\n"
+        "Offer a time window you can keep.\n\nWrite the number down and read it back.\n\n"
+        "## Why\n\nTrust is built on kept promises, every single time you call back.\n",
+        "callback.md",
+    )
+    steps = [c.text for c in chunk_tip(merge([draft])[0]) if c.kind == "step"]
+    assert steps == ["Offer a time window you can keep.", "Write the number down and read it back."]
 
 
 def test_parallel_paragraphs_are_steps() -> None:
@@ -50,10 +90,10 @@ def test_parallel_paragraphs_are_steps() -> None:
     assert len(steps) == 3 and all(s.startswith("It’s about your") for s in steps)
 
 
-def test_teaser_only_tip_has_title_teaser_and_situations() -> None:
+def test_teaser_only_tip_has_title_teaser_situations_and_its_play() -> None:
     chunks = chunk_tip(TIPS["Make the Long Wait Feel Shorter"])
     kinds = {c.kind for c in chunks}
-    assert kinds == {"title", "teaser", "situation"}
+    assert kinds == {"title", "teaser", "situation", "when", "play_step", "play_phrase"}
 
 
 def test_chunk_ids_are_stable_and_unique() -> None:

@@ -58,6 +58,7 @@ def test_ask_json_schema(shared_tmp: Path) -> None:
     payload = json.loads(result.stdout)
     assert payload["query"] == "customer wants the supervisor"
     assert payload["answered"] is True and len(payload["tips"]) == 3
+    assert payload["tier"] in {"confident", "unsure"} and payload["off_topic"] is False
     assert set(payload["tips"][0]) == {
         "id",
         "title",
@@ -67,7 +68,17 @@ def test_ask_json_schema(shared_tmp: Path) -> None:
         "phrases",
         "summary",
         "source",
+        "url",
+        "excerpt",
+        "highlight",
+        "attribution",
+        "when_to_use",
+        "avoid",
     }
+    attribution = payload["tips"][0]["attribution"]
+    assert len(attribution["steps"]) == len(payload["tips"][0]["steps"])
+    assert len(attribution["phrases"]) == len(payload["tips"][0]["phrases"])
+    assert set(attribution["steps"]) | set(attribution["phrases"]) <= {"tip", "play"}
 
 
 @pytest.mark.parametrize("text", ["", "   "])

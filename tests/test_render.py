@@ -116,10 +116,10 @@ def test_shareable_card_adds_share_button_and_full_card_drops_show_full() -> Non
     assert (
         share["action_id"] == render.ACTION_SHARE and share["text"]["text"] == "Share with channel"
     )
-    full = render.full_tip_message(tip(), query_id=1)
+    full = render.full_tip_message(tip(body=("First paragraph.", "Second paragraph.")), query_id=1)
     ids = [e["action_id"] for e in full.blocks[-1]["elements"]]
     assert render.ACTION_FULL_TIP not in ids and render.ACTION_NEXT_TIP not in ids
-    assert "*Takeaway:*" in mrkdwn_texts(full)
+    assert "*From the tip*\nFirst paragraph.\n\nSecond paragraph." in mrkdwn_texts(full)
     check_limits(full)
 
 
@@ -138,7 +138,7 @@ def test_low_confidence_offers_nearest_situations_and_a_hint_never_a_tip() -> No
     message = render.answer_message(declined, query_id=3)
     check_limits(message)
     text = mrkdwn_texts(message)
-    assert "don't have a confident tip" in text and "how do I reset my VPN password" in text
+    assert "don't have a tip I'm sure fits" in text and "how do I reset my VPN password" in text
     assert "rephras" in text
     buttons = [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
     assert [b["text"]["text"] for b in buttons] == [

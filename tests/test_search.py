@@ -5,7 +5,7 @@ import pytest
 
 from retrieval.engine import Coach, clean_query
 from retrieval.errors import EmptyQuery, UnknownTip
-from retrieval.search import Calibration, trim_summary
+from retrieval.search import Calibration, Evidence, trim_summary
 
 
 def test_answer_json_matches_the_contract(hashing_coach: Coach) -> None:
@@ -16,7 +16,7 @@ def test_answer_json_matches_the_contract(hashing_coach: Coach) -> None:
     if payload["answered"]:
         assert 1 <= len(payload["tips"]) <= 3
         for tip in payload["tips"]:
-            assert set(tip) == {
+            assert set(tip) >= {
                 "id",
                 "title",
                 "date",
@@ -26,6 +26,7 @@ def test_answer_json_matches_the_contract(hashing_coach: Coach) -> None:
                 "summary",
                 "source",
             }
+            assert set(tip["attribution"]) == {"steps", "phrases"}
             assert tip["date"] is None or len(tip["date"]) == 10
         scores = [tip["score"] for tip in payload["tips"]]
         assert scores == sorted(scores, reverse=True)
@@ -82,11 +83,25 @@ def test_answer_many_keeps_order_and_flags_blank_lines(hashing_coach: Coach) -> 
     assert results[0].query == "refund is late" and results[2].query == "wants the supervisor"
 
 
+def evidence(score: float, *, gap: float = 0.1, background: float = 0.3) -> Evidence:
+    return Evidence(score=score, gap=gap, dense=score - 0.3, background=background, lexical=5.0)
+
+
 def test_confidence_rises_with_evidence() -> None:
     calibration = Calibration()
-    values = [calibration.confidence(d, 0.3, 5.0) for d in np.linspace(0.1, 0.9, 9)]
+    values = [calibration.confidence(evidence(s)) for s in np.linspace(0.3, 1.6, 14)]
     assert values == sorted(values) and values[0] < 0.05 and values[-1] > 0.95
-    assert calibration.confidence(0.5, 0.7, 0) < calibration.confidence(0.5, 0.2, 0)
+    near_off_topic = calibration.confidence(evidence(1.0, background=0.7))
+    assert near_off_topic < calibration.confidence(evidence(1.0, background=0.2))
+    assert calibration.confidence(evidence(1.0, gap=0.0)) < calibration.confidence(
+        evidence(1.0, gap=0.3)
+    )
+
+
+def test_off_topic_is_a_query_nearer_the_background_than_any_tip() -> None:
+    calibration = Calibration()
+    assert calibration.off_topic(evidence(0.6, background=0.9))
+    assert not calibration.off_topic(evidence(1.2, background=0.3))
 
 
 def test_trim_summary_ends_on_a_sentence() -> None:

@@ -3,6 +3,7 @@ post can fail (429, 5xx, a lost response, a channel the bot is not in) without d
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from weekly_fixtures import (
     weekly_settings,
 )
 
-from bot.render import MAX_BLOCKS
+from bot.render import ACTION_FULL_TIP, MAX_BLOCKS, iter_texts
 from bot.storage import Store
 from bot.weekly.cli import main
 from bot.weekly.post import HEADER, build_post
@@ -99,16 +100,18 @@ def test_post_has_header_steps_phrases_source_and_a_thread_prompt(
         "text": {"type": "plain_text", "text": HEADER, "emoji": True},
     }
     assert "Reps asked about this 14 times this week." in blocks[1]["elements"][0]["text"]
-    everything = json.dumps(blocks, ensure_ascii=False)
+    everything = html.unescape("\n".join(iter_texts(blocks))).replace("*", "")
     assert tip.title in everything
     for step in tip.steps:
-        assert " ".join(step.split()).replace("&", "&amp;")[:60] in everything
+        assert " ".join(step.split())[:60] in everything
     for phrase in tip.phrases:
         assert " ".join(phrase.split()).strip('“”" ')[:40] in everything
-    assert ("*Steps*" in everything) == bool(tip.steps)
-    assert ("*Say something like*" in everything) == bool(tip.phrases)
+    assert ("Steps ·" in everything) == bool(tip.steps)
+    assert ("Say something like" in everything) == bool(tip.phrases)
     assert f"Source: {tip.source}" in everything
     assert "in the thread" in blocks[-1]["text"]["text"]
+    buttons = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == [ACTION_FULL_TIP]
     assert message.text.startswith(f"{HEADER}: ")
     assert len(blocks) <= MAX_BLOCKS
 

@@ -1,7 +1,8 @@
 """Build the weekly post and deliver it exactly once per channel and week.
 
 The message reuses the play-card renderer (``bot.render.tip_blocks``): the post is the
-tip's full card under a "Tip of the week" header, plus an invitation to share in the thread.
+same card a rep gets (steps, phrases, who wrote what) under a "Tip of the week" header,
+with a "Show full tip" button and an invitation to share in the thread.
 
 Delivery (:meth:`WeeklyPoster.deliver`) is a small protocol around the shared store:
 
@@ -29,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.logs import log_fields
-from bot.render import Message, escape, fit_blocks, tip_blocks, tip_fallback
+from bot.render import Message, escape, fit_blocks, full_tip_actions, tip_blocks, tip_fallback
 from bot.weekly.rotation import (
     ASKED_WINDOW,
     AskedCounts,
@@ -105,8 +106,9 @@ def build_post(tip: TipAnswer, *, note: str | None = None) -> Message:
     ]
     if note:
         head.append(_context(f":mag: {escape(note)}"))
-    head.extend(tip_blocks(tip, full=True))
+    head.extend(tip_blocks(tip))
     tail = [
+        full_tip_actions(tip),
         {"type": "divider"},
         {"type": "section", "text": {"type": "mrkdwn", "text": SHARE_PROMPT}},
     ]
