@@ -309,7 +309,7 @@ def _check_corpus(settings: Settings) -> None:
 
     tips, problems = check_corpus(settings.corpus_dir)
     for problem in problems:
-        out.print(f"{escape(str(problem))}")
+        out.print(escape(str(problem)), soft_wrap=True)
     played = sum(1 for tip in tips if tip.play is not None)
     summary = f"{len(tips)} tips, {played} with a play, {len(problems)} problem(s)"
     if problems or not tips:

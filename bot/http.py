@@ -118,6 +118,8 @@ def validate_shape(body: dict[str, Any]) -> None:
             if isinstance(event.get(key), dict):
                 _check_fields(event[key], f"event.{key}")
     if kind == "block_actions":
+        if "actions" in body and not body["actions"]:
+            raise BadRequest("block_actions with an empty actions list")  # Bolt reads [0]
         for action in body.get("actions") or []:
             if not isinstance(action.get("action_id"), str):
                 raise BadRequest("an action without an action_id")

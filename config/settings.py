@@ -106,12 +106,12 @@ class Settings(BaseSettings):
         "", validation_alias=_env("COACH_EMBEDDING_MODEL", "embedding_model")
     )
     min_confidence: float = Field(
-        0.11, ge=0.0, le=1.0, validation_alias=_env("COACH_MIN_CONFIDENCE", "min_confidence")
+        0.13, ge=0.0, le=1.0, validation_alias=_env("COACH_MIN_CONFIDENCE", "min_confidence")
     )
     #: At or above this confidence the rep gets one confident card; between
     #: ``min_confidence`` and this, "these might help" with a few tips.
     sure_confidence: float = Field(
-        0.67, ge=0.0, le=1.0, validation_alias=_env("COACH_SURE_CONFIDENCE", "sure_confidence")
+        0.6, ge=0.0, le=1.0, validation_alias=_env("COACH_SURE_CONFIDENCE", "sure_confidence")
     )
     #: Show the coach's plays (our own steps and phrases) beside the published tips. Teams
     #: that want only the publisher's text turn this off; plays still help find the tip.

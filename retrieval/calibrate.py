@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from retrieval.engine import Coach, clean_query
+from retrieval.engine import Coach
 from retrieval.evaluate import EvalCase
 from retrieval.ingest import title_key
 from retrieval.search import Calibration, Evidence, top_indices
@@ -51,7 +51,7 @@ def _features(evidence: Evidence, cap: float) -> list[float]:
 def evidence_for(coach: Coach, cases: list[EvalCase]) -> list[tuple[Evidence, bool]]:
     """Each case's best-tip evidence, and whether that tip is a right answer."""
     ranker = coach.ranker
-    texts = [clean_query(case.query) for case in cases]
+    texts = [coach.prepare(case.query) for case in cases]
     vectors = coach.encoder.encode(texts)
     examples: list[tuple[Evidence, bool]] = []
     for case, text, vector in zip(cases, texts, vectors, strict=True):

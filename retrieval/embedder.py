@@ -72,6 +72,11 @@ class SentenceTransformerEncoder:
         )
         self.dim = int(dimension() or 0)
 
+    def vocabulary(self) -> set[str]:
+        """Whole words the model knows (its word pieces that are not word endings)."""
+        vocab = getattr(self.model.tokenizer, "vocab", None) or {}
+        return {piece for piece in vocab if piece.isalpha()}
+
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

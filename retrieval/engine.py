@@ -27,6 +27,7 @@ from retrieval.errors import (
 from retrieval.index import (
     IndexData,
     Progress,
+    background_questions,
     build_index,
     corpus_hash,
     load_index,
@@ -38,6 +39,7 @@ from retrieval.index import (
 from retrieval.ingest import load_corpus
 from retrieval.models import Answer, ParseProblem, Tip, TipAnswer
 from retrieval.search import Calibration, Ranker, Weights
+from retrieval.spelling import Speller
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -119,6 +121,16 @@ def open_index(
     return data, IndexReport(status, time.perf_counter() - started, problems, reason)
 
 
+def make_speller(data: IndexData, encoder: Encoder) -> Speller:
+    """Corpus words are what typos get mended to; the model's and the off-topic background's
+    words are known and left alone (so "wifi" never becomes a tip's word)."""
+    vocabulary = getattr(encoder, "vocabulary", None)
+    known = set(vocabulary()) if callable(vocabulary) else set()
+    known.update(w for q in background_questions() for w in q.lower().split())
+    texts = [chunk.text for chunk in data.chunks] + [tip.title for tip in data.tips]
+    return Speller(texts, known)
+
+
 class Coach:
     """Answers a rep's description of a situation with the tips that fit it."""
 
@@ -127,8 +139,8 @@ class Coach:
         data: IndexData,
         encoder: Encoder,
         *,
-        min_confidence: float = 0.11,
-        sure_confidence: float = 0.67,
+        min_confidence: float = 0.13,
+        sure_confidence: float = 0.6,
         report: IndexReport | None = None,
         weights: Weights | None = None,
         calibration: Calibration | None = None,
@@ -140,6 +152,7 @@ class Coach:
         self.sure_confidence = max(sure_confidence, min_confidence)
         self.report = report or IndexReport("loaded", 0.0)
         self.ranker = Ranker(data, weights, calibration, plays=plays)
+        self.speller = make_speller(data, encoder)
         self.source: tuple[Path, Path] | None = None  # (corpus dir, index dir), for refresh()
 
     @classmethod
@@ -190,21 +203,23 @@ class Coach:
         self.ranker = Ranker(
             data, self.ranker.weights, self.ranker.calibration, plays=self.ranker.plays
         )
+        self.speller = make_speller(data, self.encoder)
         self.data, self.report = data, report
         return True
 
     # -- queries ------------------------------------------------------------------------------
 
-    def _prepare(self, text: str) -> str:
+    def prepare(self, text: str) -> str:
+        """Normalised, bounded, typo-mended text: what the model and BM25 read."""
         cleaned = clean_query(text)
         if not any(ch.isalnum() for ch in cleaned):
             raise EmptyQuery()
-        return cleaned
+        return self.speller.mend(cleaned)
 
     def answer(self, text: str, *, k: int = 3, exclude: Collection[str] = ()) -> Answer:
         """The best ``k`` tips for a situation, or a decline with nearby topics."""
         started = time.perf_counter()
-        cleaned = self._prepare(text)
+        cleaned = self.prepare(text)
         vector = self.encoder.encode([cleaned])[0]
         answer = self.ranker.answer(
             text,
@@ -223,7 +238,7 @@ class Coach:
         prepared: list[str | None] = []
         for text in texts:
             try:
-                prepared.append(self._prepare(text))
+                prepared.append(self.prepare(text))
             except EmptyQuery:
                 prepared.append(None)
         todo = [p for p in prepared if p is not None]

@@ -65,11 +65,11 @@ class Calibration:
     ``off_topic_margin``) is off-topic: declined without offering tips.
     """
 
-    score: float = 10.3407
-    gap: float = 6.139
-    contrast: float = 1.641
-    lexical: float = 3.0653
-    bias: float = -12.9335
+    score: float = 11.1249
+    gap: float = 5.4544
+    contrast: float = 0.7479
+    lexical: float = 3.2552
+    bias: float = -13.5544
     lexical_cap: float = 15.0
     off_topic_margin: float = 0.04
 
@@ -380,8 +380,8 @@ class Ranker:
         text: str,
         *,
         k: int = 3,
-        min_confidence: float = 0.11,
-        sure_confidence: float = 0.67,
+        min_confidence: float = 0.13,
+        sure_confidence: float = 0.6,
         exclude: Collection[str] = (),
     ) -> Answer:
         """One confident card, "these might help" when unsure, or a decline.

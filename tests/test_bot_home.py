@@ -106,7 +106,10 @@ def headers(view: dict[str, Any]) -> list[str]:
 
 def test_a_rep_sees_the_tip_how_to_ask_and_only_their_own_lookups(bot: BotHarness) -> None:
     # How Slack delivers a rep literally typing "<!channel> & <@U0PEER002>": entity-encoded.
-    typed = f"&lt;!channel&gt; &amp; &lt;@U0PEER002&gt; {SUPERVISOR}, mail jane.doe@example.com"
+    typed = (
+        f"&lt;!channel&gt; &amp; &lt;@U0PEER002&gt; {SUPERVISOR}, she wants the supervisor now, "
+        "mail jane.doe@example.com"
+    )
     assert bot.post_event(bot.dm_event(typed)).status == 200
     bot.slack.wait_for("chat.postMessage")
     store: Any = bot.deps.store

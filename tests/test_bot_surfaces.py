@@ -17,7 +17,9 @@ from bot import render
 SUPERVISOR = "customer wants to talk to the supervisor"  # answered by the fake-encoder index
 SUPERVISOR_TIP = "when-they-want-the-supervisor"
 OFF_TOPIC = "how do I reset my VPN password"  # declined as off-topic: no tips offered
-IN_DOMAIN_DECLINE = "customer is upset about the refund"  # vague: declined, nearest situations offered
+IN_DOMAIN_DECLINE = (
+    "customer is upset about the refund"  # vague: declined, nearest situations offered
+)
 
 
 @pytest.fixture

@@ -170,3 +170,22 @@ def test_odd_unicode_and_slack_markup_are_answered(shared_tmp: Path) -> None:
     result = run(["ask", text, "--json"], shared_tmp, COACH_MIN_CONFIDENCE="0")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["query"] == text
+
+
+def test_index_check_lints_the_bundled_corpus(shared_tmp: Path) -> None:
+    result = run(["index", "--check"], shared_tmp)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "53 tips, 53 with a play, 0 problem(s)" in result.stdout
+
+
+def test_index_check_fails_naming_each_problem(shared_tmp: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from config.settings import DEFAULT_CORPUS_DIR
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS_DIR, corpus)
+    (corpus / "plays" / "2025-holiday-poem.md").unlink()
+    result = run(["index", "--check"], shared_tmp, COACH_CORPUS_DIR=str(corpus))
+    assert result.returncode == 1
+    assert "'2025-holiday-poem' has no play: add plays/2025-holiday-poem.md" in result.stdout

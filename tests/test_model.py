@@ -50,3 +50,39 @@ def test_phrases_for_refund_delay(real_coach: Coach) -> None:
     top = real_coach.answer("what do I say to a customer annoyed that the refund is slow").tips[0]
     assert top.title == "Empathy Examples for Everyday Situations"
     assert top.phrases[0].startswith("I understand how inconvenient")
+
+
+TUNE_FILE = Path(__file__).resolve().parent / "eval" / "tune.jsonl"
+
+
+def test_tune_split_meets_the_targets(real_coach: Coach) -> None:
+    """A regression guard on the split we tune on (the test split is only ever reported:
+    `coach eval tests/eval/test.jsonl`, see README)."""
+    metrics = run_eval(real_coach, load_cases(TUNE_FILE)).metrics()
+    styles = metrics["styles"]
+    assert metrics["hit@1"] >= 0.80 and metrics["hit@3"] >= 0.93, metrics
+    assert styles["story"]["hit@1"] >= 0.70 and styles["customer"]["hit@1"] >= 0.70, styles
+    assert metrics["typos"]["gap"] <= 0.05, metrics["typos"]
+    assert metrics["confident_precision"] >= 0.90, metrics
+    assert metrics["off_topic_declined"] >= 0.95, metrics
+    assert metrics["uncovered_not_confident"] >= 0.70, metrics
+    assert metrics["auc"] >= 0.90, metrics
+
+
+@pytest.mark.parametrize(
+    ("typed", "tip_id"),
+    [
+        ("cust wants supervisr, none on shift", "when-they-want-the-supervisor"),
+        ("customr wants a refnd after the deadlin", "is-their-poor-planning-your-emergency"),
+    ],
+)
+def test_everyday_typos_are_answered(real_coach: Coach, typed: str, tip_id: str) -> None:
+    answer = real_coach.answer(typed)
+    assert answer.answered and answer.tips[0].id == tip_id, answer.to_json()
+
+
+def test_next_best_after_a_confident_answer_is_the_next_tip(real_coach: Coach) -> None:
+    first = real_coach.answer("customer wants the supervisor")
+    assert first.tier == "confident"
+    second = real_coach.answer("customer wants the supervisor", exclude={first.tips[0].id})
+    assert second.answered and second.tips[0].id == first.tips[1].id

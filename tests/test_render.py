@@ -306,3 +306,53 @@ class BotButtons:
                 if element.get("action_id") == action_id:
                     return element
         raise AssertionError(action_id)
+
+
+def test_unsure_answer_lists_a_few_tips_with_a_first_step_and_a_button_each() -> None:
+    tips = (
+        tip(),
+        tip(id="b", title="Make the Long Wait Feel Shorter", steps=("Give an estimate.",)),
+        tip(id="c", title="Identify Your Point of Empathy", phrases=("I'd feel the same.",)),
+    )
+    message = render.answer_message(
+        answer("customer upset", tier="unsure", confidence=0.4, tips=tips), query_id=5
+    )
+    check_limits(message)
+    text = mrkdwn_texts(message)
+    assert "not sure which tip fits" in text and "customer upset" in text
+    sections = [b for b in message.blocks if b.get("accessory")]
+    assert len(sections) == 3
+    assert "*Make the Long Wait Feel Shorter*\n1. Give an estimate." in sections[1]["text"]["text"]
+    values = [json.loads(s["accessory"]["value"]) for s in sections]
+    assert values == [{"t": t.id, "q": 5} for t in tips]
+    assert all(render.SUGGESTION_ACTION_RE.match(s["accessory"]["action_id"]) for s in sections)
+
+
+def test_off_topic_decline_echoes_the_question_and_offers_no_tips() -> None:
+    declined = answer(
+        "<!channel> what's the wifi password", answered=False, tips=(), off_topic=True
+    )
+    message = render.answer_message(declined, query_id=3)
+    check_limits(message)
+    text = mrkdwn_texts(message)
+    assert "doesn't look like a customer situation" in text
+    assert "&lt;!channel&gt; what's the wifi password" in text and "<!channel>" not in text
+    assert [b for b in message.blocks if b["type"] == "actions"] == []
+
+
+def test_a_decline_labels_its_buttons_with_situations() -> None:
+    declined = answer(
+        "customer upset",
+        answered=False,
+        tips=(),
+        suggestions=(
+            Suggestion("a", "When They Want the Supervisor", 0.3, "caller wants my boss"),
+        ),
+    )
+    buttons = [
+        e
+        for b in render.answer_message(declined, query_id=1).blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+    assert [b["text"]["text"] for b in buttons] == ["caller wants my boss"]

@@ -132,3 +132,43 @@ def test_refresh_picks_up_a_new_tip_without_reloading_the_model(tmp_path) -> Non
     assert "brand-new-tip" in {tip.id for tip in coach.tips()}
     assert coach.tip_card("brand-new-tip").steps == ("Do this.", "Then that.")
     assert coach.refresh() is False
+
+
+def test_next_best_tip_never_declines(hashing_coach: Coach) -> None:
+    strict = Coach(hashing_coach.data, hashing_coach.encoder, min_confidence=0.99)
+    declined = strict.answer("customer wants the supervisor")
+    assert not declined.answered
+    nxt = strict.answer("customer wants the supervisor", exclude={"when-they-want-the-supervisor"})
+    assert nxt.answered and nxt.tips and nxt.tips[0].id != "when-they-want-the-supervisor"
+    assert nxt.tier in {"confident", "unsure"}
+
+
+def test_between_the_thresholds_a_few_tips_might_help(hashing_coach: Coach) -> None:
+    unsure = Coach(
+        hashing_coach.data, hashing_coach.encoder, min_confidence=0.0, sure_confidence=1.0
+    )
+    answer = unsure.answer("customer wants the supervisor", k=1)
+    assert answer.answered and answer.tier == "unsure" and 2 <= len(answer.tips) <= 3
+    assert answer.to_json()["tier"] == "unsure"
+
+
+def test_a_decline_offers_situations_an_off_topic_decline_offers_nothing(
+    hashing_coach: Coach,
+) -> None:
+    coach = Coach(hashing_coach.data, hashing_coach.encoder, min_confidence=0.999)
+    vague = coach.answer("customer is upset about the refund")
+    assert not vague.answered and not vague.off_topic
+    assert 2 <= len(vague.suggestions) <= 3
+    situations = {s for tip in coach.tips() for s in tip.situations}
+    assert all(s.situation in situations and s.label == s.situation for s in vague.suggestions)
+    off = hashing_coach.answer("how do I reset my VPN password")
+    assert not off.answered and off.off_topic and off.suggestions == ()
+    assert off.to_json()["suggestions"] == [] and off.to_json()["off_topic"] is True
+
+
+def test_typos_are_mended_before_the_model_reads_them(hashing_coach: Coach) -> None:
+    assert hashing_coach.prepare("cust wants supervisr") == "customer wants supervisor"
+    typo = hashing_coach.answer("cust wants supervisr, none on shift", k=1)
+    clean = hashing_coach.answer("customer wants supervisor, none on shift", k=1)
+    assert typo.confidence == clean.confidence
+    assert typo.query == "cust wants supervisr, none on shift"  # the rep's words are kept
