@@ -501,8 +501,16 @@ def full_tip_message(tip: TipAnswer, *, query_id: int | None, shareable: bool = 
 
 
 def tip_preview(tip: TipAnswer) -> str:
-    """Title, first step and first phrase: enough to tell whether a tip fits."""
-    lines = [f"*{escape(' '.join(tip.title.split()))}*"]
+    """Title, first step and first phrase (labelled by who wrote them): enough to tell
+    whether a tip fits."""
+    names = {"tip": FROM_TIP, "play": FROM_PLAY}
+    step = names[tip.step_origin] if tip.steps else None
+    phrase = names[(tip.phrase_origins or ("tip",))[0]] if tip.phrases else None
+    if step and phrase and step != phrase:
+        label = f" · _step: {step}; phrase: {phrase}_"
+    else:
+        label = f" · _{step or phrase}_" if (step or phrase) else ""
+    lines = [f"*{escape(' '.join(tip.title.split()))}*{label}"]
     if tip.steps:
         number, text = tip.numbered_steps()[0]
         lines.append(f"{number}. {_step_text(tip, 0, text)}")

@@ -322,7 +322,10 @@ def test_unsure_answer_lists_a_few_tips_with_a_first_step_and_a_button_each() ->
     assert "not sure which tip fits" in text and "customer upset" in text
     sections = [b for b in message.blocks if b.get("accessory")]
     assert len(sections) == 3
-    assert "*Make the Long Wait Feel Shorter*\n1. Give an estimate." in sections[1]["text"]["text"]
+    assert (
+        "*Make the Long Wait Feel Shorter* · _from the tip_\n1. Give an estimate."
+        in sections[1]["text"]["text"]
+    )
     values = [json.loads(s["accessory"]["value"]) for s in sections]
     assert values == [{"t": t.id, "q": 5} for t in tips]
     assert all(render.SUGGESTION_ACTION_RE.match(s["accessory"]["action_id"]) for s in sections)
