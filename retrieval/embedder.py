@@ -1,7 +1,13 @@
-"""Text in, unit vectors out: the only place that knows about sentence-transformers.
+"""Text in, unit vectors out: the only place that knows about models.
 
-Everything downstream works on float32 arrays whose rows have unit length, so a dot
-product is a cosine similarity.
+Three encoders, one contract (float32 rows of unit length, so a dot product is a cosine):
+
+* :class:`OnnxEncoder` — what the bot runs: a model exported by ``coach export`` (the
+  bundled one is), through onnxruntime and the model's own tokenizer; no torch, so a
+  process starts in about a second and stays small;
+* :class:`SentenceTransformerEncoder` — any sentence-transformers model directory (needs
+  ``pip install 'tip-coach[train]'``: torch and sentence-transformers);
+* :class:`HashingEncoder` — model-free and deterministic, for fast tests.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import hashlib
 import itertools
 import json
 import re
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -36,12 +43,89 @@ def normalize_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / norms
 
 
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+ONNX_CONFIG_FILE = "coach_onnx.json"
+
+
+def is_onnx_model(name_or_path: str) -> bool:
+    path = Path(name_or_path)
+    return (path / ONNX_FILE).is_file() and (path / ONNX_CONFIG_FILE).is_file()
+
+
+class OnnxEncoder:
+    """A mean-pooled transformer exported to ONNX: tokenizer → onnxruntime → mean → unit.
+
+    Thread-safe (onnxruntime sessions and tokenizers may be shared); ``threads`` caps the
+    cores one encoding uses (0: onnxruntime's default, all of them).
+    """
+
+    def __init__(self, model_dir: str, *, batch_size: int = 32, threads: int = 0) -> None:
+        path = Path(model_dir)
+        try:
+            import onnxruntime
+            from tokenizers import Tokenizer
+
+            config = json.loads((path / ONNX_CONFIG_FILE).read_text(encoding="utf-8"))
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = max(0, threads)
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            self.session = onnxruntime.InferenceSession(
+                str(path / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+            )
+            self.tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
+        except Exception as exc:
+            raise ModelUnavailable(
+                f"cannot load the embedding model in {model_dir!r}: {exc}. Set "
+                "COACH_EMBEDDING_MODEL to a directory made by `coach export`, or reinstall "
+                "Tip Coach (the bundled model is in retrieval/data/tip-coach-minilm)."
+            ) from exc
+        self.tokenizer.enable_truncation(int(config.get("max_seq_length", 256)))
+        pad_id = self.tokenizer.token_to_id("[PAD]")
+        self.tokenizer.enable_padding(pad_id=pad_id or 0, pad_token="[PAD]")
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.batch_size = batch_size
+        self.dim = int(config.get("dim", 384))
+        self.name = _model_identity(model_dir)
+
+    def vocabulary(self) -> set[str]:
+        """Whole words the model knows (its word pieces that are not word endings)."""
+        return {piece for piece in self.tokenizer.get_vocab() if piece.isalpha()}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = self.tokenizer.encode_batch(texts[start : start + self.batch_size])
+            ids = np.array([e.ids for e in batch], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.inputs:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            hidden = self.session.run(None, feed)[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            parts.append(normalize_rows(pooled))
+        return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+
+
 class SentenceTransformerEncoder:
-    """all-MiniLM-L6-v2 (or another local model) through sentence-transformers, offline."""
+    """Any local sentence-transformers model (the base all-MiniLM-L6-v2, a fresh
+    ``coach train``), offline; needs ``pip install 'tip-coach[train]'``."""
 
     def __init__(
         self, name_or_path: str, *, batch_size: int = 64, max_seq_length: int = 256
     ) -> None:
+        try:
+            import sentence_transformers  # noqa: F401  (a clear message when not installed)
+        except ImportError:
+            raise ModelUnavailable(
+                f"{name_or_path!r} is a sentence-transformers model, which needs torch: "
+                "pip install 'tip-coach[train]' (with PyTorch's CPU index, see README), or "
+                "export it with `coach export` and point COACH_EMBEDDING_MODEL at the result."
+            ) from None
         try:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
@@ -55,7 +139,7 @@ class SentenceTransformerEncoder:
                 name_or_path,
                 device="cpu",
                 local_files_only=True,
-                # the bundled fine-tune is stored in half precision; CPUs compute in full
+                # a fine-tune may be stored in half precision; CPUs compute in full
                 model_kwargs={"dtype": torch.float32},
             )
         except Exception as exc:
@@ -121,9 +205,14 @@ class HashingEncoder:
 
 def _model_identity(name_or_path: str) -> str:
     """A short stable name for the index stamp: the model directory's name, not the install path."""
-    from pathlib import Path
-
     path = Path(name_or_path)
+    if is_onnx_model(name_or_path):  # the exported graph's own checksum says which weights
+        try:
+            config = json.loads((path / ONNX_CONFIG_FILE).read_text(encoding="utf-8"))
+            digest = str(config.get("onnx_sha256", ""))[:12] or "onnx"
+        except (OSError, ValueError):
+            digest = "onnx"
+        return f"{path.name}@onnx-{digest}"
     if path.exists():
         config = path / "config.json"
         digest = (
@@ -146,4 +235,6 @@ def load_encoder(name_or_path: str) -> Encoder:
     if name_or_path == HASHING_MODEL or name_or_path.startswith(HASHING_MODEL + "-"):
         dim = int(name_or_path.split("-", 1)[1]) if "-" in name_or_path else 256
         return HashingEncoder(dim)
+    if is_onnx_model(name_or_path):
+        return OnnxEncoder(name_or_path)
     return SentenceTransformerEncoder(name_or_path)

@@ -7,10 +7,11 @@ its play, its own steps and phrases — is paired with a short description of th
 negatives, to put each line nearest its own tip. Only corpus text is used: never an
 evaluation query (the tune split measures the result, the test split reports it).
 
-The result is saved in half precision (≈ 45 MB, tokenizer included) with a
-``training.json`` that records how it was made; :mod:`retrieval.embedder` loads it in
-full precision. Plain PyTorch on the CPU: one epoch over the bundled corpus takes a few
-minutes on two cores, and the same seed on the same machine gives the same model.
+The trained model is saved as a sentence-transformers directory in half precision, then
+exported to ONNX (:mod:`retrieval.export`) — what the bot runs, without torch — with a
+``training.json`` that records how it was made. Plain PyTorch on the CPU: one epoch over
+the bundled corpus takes a few minutes on two cores, and the same seed on the same machine
+gives the same model. Needs ``pip install 'tip-coach[train]'``.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def fine_tune(
     settings: TrainingSettings | None = None,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> dict[str, object]:
-    """Train from ``base_model`` and save to ``out_dir``; returns the training record."""
+    """Train from ``base_model`` and save the sentence-transformers model to ``out_dir``;
+    returns the training record."""
     import torch
     import torch.nn.functional as F
     from sentence_transformers import SentenceTransformer
@@ -128,8 +130,7 @@ def fine_tune(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
     weights = out_dir / WEIGHTS_FILE
-    weights.chmod(0o644)
-    record: dict[str, object] = {
+    return {
         "base": BASE_NAME,
         "tips": len(tip_ids),
         "lines": total_lines,
@@ -141,5 +142,7 @@ def fine_tune(
         if weights.exists()
         else None,
     }
+
+
+def write_record(out_dir: Path, record: dict[str, object]) -> None:
     (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return record
