@@ -487,6 +487,24 @@ def train(
 
 
 @app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (the release phase runs this once per deploy)."""
+    from bot.storage import StorageError, Store
+    from bot.storage.migrate import current_revision
+
+    settings = _settings()
+    try:
+        with Store.from_url(
+            settings.database_url, retention_days=settings.retention_days, migrate_schema=True
+        ) as store:
+            revision = current_revision(store.engine)
+            where = store.engine.url.render_as_string(hide_password=True)
+    except StorageError as exc:
+        raise _fail(str(exc), 1) from None
+    out.print(f"Database {where} is at schema {revision}.")
+
+
+@app.command()
 def export(
     model_dir: Annotated[Path, typer.Argument(help="A sentence-transformers model directory.")],
     out_dir: Annotated[Path, typer.Argument(help="Where to write the ONNX model.")],

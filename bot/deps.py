@@ -26,6 +26,11 @@ from retrieval.models import Answer, Tip, TipAnswer
 if TYPE_CHECKING:
     from config.settings import Settings
 
+#: Seconds between attempts to load a coach that failed to load (the last one repeats).
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
+#: How long a request waits for a coach still loading before the rep hears "warming up".
+WARMUP_WAIT_SECONDS = 2.0
+
 #: Threads doing the work after an ack (lookups, Slack posts, their retries). Work beyond
 #: this waits in the pool's queue; each job logs how long it waited (``queued_ms``).
 WORK_THREADS = 16
@@ -102,16 +107,30 @@ class CoachProvider:
     """Loads the coach once, in the background, and says when it is ready (for /healthz).
 
     The HTTP server starts answering health checks (503 "loading") at once while the model
-    and index load; listeners wait a little for the load to finish instead of failing.
+    and index load; listeners wait a little (``Deps.coach_wait_seconds``) and then tell the
+    rep the bot is warming up, rather than hang. A failed load is retried with backoff
+    (1 s, 2 s, 4 s … up to a minute), so a bot whose index or database was briefly broken
+    recovers without a restart; meanwhile /healthz says what failed.
     """
 
-    def __init__(self, loader: Callable[[], CoachLike]) -> None:
+    def __init__(
+        self,
+        loader: Callable[[], CoachLike],
+        *,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        sleep: Callable[[float], object] | None = None,
+    ) -> None:
         self._loader = loader
         self._coach: CoachLike | None = None
         self._error: BaseException | None = None
-        self._done = threading.Event()
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait
+        self._ready = threading.Event()
+        self._attempted = threading.Event()  # at least one attempt finished
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._retry_delays = tuple(retry_delays) or (60.0,)
+        self.attempts = 0
         self.load_seconds: float | None = None
 
     @classmethod
@@ -120,7 +139,8 @@ class CoachProvider:
         provider = cls(lambda: coach)
         provider._coach = coach
         provider.load_seconds = 0.0
-        provider._done.set()
+        provider._ready.set()
+        provider._attempted.set()
         return provider
 
     @classmethod
@@ -137,21 +157,39 @@ class CoachProvider:
     def start(self) -> None:
         """Begin loading in a daemon thread (idempotent)."""
         with self._lock:
-            if self._thread is not None or self._done.is_set():
+            if self._thread is not None or self._ready.is_set():
                 return
             self._thread = threading.Thread(target=self._load, name="coach-loader", daemon=True)
             self._thread.start()
 
     def _load(self) -> None:
-        started = time.perf_counter()
-        try:
-            self._coach = self._loader()
-        except BaseException as exc:  # reported by /healthz and to every rep who asks
-            self._error = exc
-            logging.getLogger("bot.coach").exception("loading the coach failed")
-        finally:
+        log = logging.getLogger("bot.coach")
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            self.attempts += 1
+            try:
+                coach = self._loader()
+            except BaseException as exc:  # reported by /healthz and to every rep who asks
+                self._error = exc
+                delay = self._retry_delays[min(self.attempts, len(self._retry_delays)) - 1]
+                log.exception(
+                    "loading the coach failed; retrying",
+                    extra=log_fields(attempt=self.attempts, retry_in_s=delay),
+                )
+                self._attempted.set()
+                self._sleep(delay)
+                continue
             self.load_seconds = time.perf_counter() - started
-            self._done.set()
+            self._coach, self._error = coach, None
+            if self.attempts > 1:
+                log.info("the coach loaded after a retry", extra=log_fields(attempt=self.attempts))
+            self._ready.set()
+            self._attempted.set()
+            return
+
+    def stop(self) -> None:
+        """Stop retrying (shutdown)."""
+        self._stop.set()
 
     @property
     def ready(self) -> bool:
@@ -167,15 +205,15 @@ class CoachProvider:
             return "ok"
         return "error" if self._error is not None else "loading"
 
-    def get(self, timeout: float | None = 30.0) -> CoachLike:
+    def get(self, timeout: float | None = 2.0) -> CoachLike:
         """The coach, waiting up to ``timeout`` seconds for the background load."""
         if self._coach is not None:
             return self._coach
         self.start()
-        if not self._done.wait(timeout):
-            raise CoachNotReady()
-        if self._coach is None:
+        if not self._attempted.wait(timeout) or self._coach is None:
             error = self._error
+            if error is None:
+                raise CoachNotReady()
             if isinstance(error, CoachError):
                 raise error
             raise CoachError(
@@ -193,7 +231,7 @@ class Deps:
     store: StoreLike
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("bot"))
     clock: Callable[[], float] = time.perf_counter
-    coach_wait_seconds: float = 30.0
+    coach_wait_seconds: float = WARMUP_WAIT_SECONDS
     work_threads: int = WORK_THREADS
     _work_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _work_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -286,6 +324,7 @@ class Deps:
 
         Called when the app stops: gunicorn's worker exit, Socket Mode's stop, tests.
         """
+        self.coach.stop()
         with self._work_lock:
             pool, self._work_pool, self._closed = self._work_pool, None, True
         if pool is not None:

@@ -211,6 +211,8 @@ class SlackWSGI:
             payload["load_seconds"] = round(provider.load_seconds, 3)
         if provider.error is not None:
             payload["error"] = type(provider.error).__name__
+            payload["detail"] = str(provider.error)[:300]
+            payload["attempts"] = provider.attempts
         return _json(200 if provider.ready else 503, payload)
 
     def slack(

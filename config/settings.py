@@ -16,8 +16,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+def _bundled_corpus() -> Path:
+    """The repository's ``corpus/``: beside the packages in a checkout or editable install,
+    else in the working directory (a regular install run from the app's root, as on Heroku;
+    containers set ``COACH_CORPUS_DIR``)."""
+    beside = Path(__file__).resolve().parent.parent / "corpus"
+    return beside if beside.is_dir() else Path("corpus").resolve()
+
+
 #: The bundled tip pages, shipped with the repository.
-DEFAULT_CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
+DEFAULT_CORPUS_DIR = _bundled_corpus()
 #: all-MiniLM-L6-v2 fine-tuned on the bundled corpus (``coach train``), shipped in the package.
 BUNDLED_MODEL_DIR = (
     Path(__file__).resolve().parent.parent / "retrieval" / "data" / "tip-coach-minilm"
@@ -146,6 +154,25 @@ class Settings(BaseSettings):
     # Query log.
     retention_days: int = Field(
         90, ge=1, validation_alias=_env("COACH_RETENTION_DAYS", "retention_days")
+    )
+    #: Database connections one process may hold (web workers and the clock each have their
+    #: own pool: keep workers × this + this under the plan's limit, e.g. 20 on small plans).
+    db_pool_size: int = Field(
+        5, ge=1, le=100, validation_alias=_env("COACH_DB_POOL_SIZE", "db_pool_size")
+    )
+    #: Upgrade the database schema when a process opens it. Deployments with a release
+    #: phase run ``coach migrate`` once there and set this to false.
+    auto_migrate: bool = Field(True, validation_alias=_env("COACH_AUTO_MIGRATE", "auto_migrate"))
+
+    # Processes.
+    #: gunicorn worker processes (Heroku and others set WEB_CONCURRENCY from the dyno size).
+    web_concurrency: int = Field(
+        1, ge=1, le=32, validation_alias=_env("WEB_CONCURRENCY", "web_concurrency")
+    )
+    #: CPU threads one model call may use (0: all cores). Several workers on a small dyno
+    #: answer more at once with 1 each.
+    model_threads: int = Field(
+        0, ge=0, le=64, validation_alias=_env("COACH_MODEL_THREADS", "model_threads")
     )
 
     # -- validators -------------------------------------------------------------------

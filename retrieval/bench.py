@@ -41,20 +41,7 @@ QUERIES = [
     "the customer is nervous about applying for a loan",
     "patient's family says nobody tells them anything",
 ]
-TARGETS = {"ratio": 1.3, "rss_mb": 700.0, "search_p95_ms": 20.0}
-
-
-def rss_mb() -> float:
-    """Resident set size of this process, from /proc (Linux) or ru_maxrss as a fallback."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+TARGETS = {"ratio": 1.3, "rss_mb": 450.0, "search_p95_ms": 20.0, "first_answer_s": 5.0}
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -71,65 +58,82 @@ def _timed(fn: Callable[[], object], rounds: int) -> list[float]:
     return samples
 
 
-def synthetic_ranker(chunks: int, dim: int, seed: int = 0) -> Ranker:
-    """A random index of ``chunks`` units over chunks/10 tips, with BM25 over fake words."""
+def synthetic_ranker(data: IndexData, chunks: int, seed: int = 0, noise: float = 0.35) -> Ranker:
+    """An index of ``chunks`` units shaped like the real one, for search timing at scale.
+
+    Vectors are real unit vectors of ``data`` plus Gaussian noise (re-normalised), so
+    neighbourhoods are as crowded as real text makes them (random vectors are all nearly
+    orthogonal, which flatters an HNSW graph); units per chunk and per tip follow the real
+    index, and BM25 runs over the real tips' words.
+    """
     rng = np.random.default_rng(seed)
-    n_tips = max(1, chunks // 10)
-    vocabulary = [f"w{i}" for i in range(5000)]
+    real = data.vectors.reconstruct_n(0, data.vectors.ntotal)
+    units_per_tip = max(1, len(data.units) // max(1, len(data.tips)))
+    units_per_chunk = max(1, round(len(data.units) / max(1, len(data.chunks))))
+    n_tips = max(1, chunks // units_per_tip)
+    n_chunks = max(1, chunks // units_per_chunk)
     tips = [
         Tip(
             id=f"t{i}",
-            title=f"tip {i}",
+            title=data.tips[i % len(data.tips)].title,
             date=None,
             categories=(),
             full=False,
-            teaser=" ".join(rng.choice(vocabulary, 30)),
+            teaser=data.tips[i % len(data.tips)].text[:400],
         )
         for i in range(n_tips)
     ]
     chunk_list = [
         Chunk(f"t{i % n_tips}#passage-{i}", f"t{i % n_tips}", "passage", "", i)
-        for i in range(chunks)
+        for i in range(n_chunks)
     ]
-    units = [Unit(i, True, "") for i in range(chunks)]
-    vectors = normalize_rows(rng.normal(size=(chunks, dim)).astype(np.float32))
-    data = IndexData(
-        tips, chunk_list, units, vector_index(vectors), {"dim": dim}, np.zeros((0, dim), np.float32)
+    units = [Unit(i % n_chunks, i % units_per_chunk == 0, "") for i in range(chunks)]
+    picks = rng.integers(0, len(real), chunks)
+    vectors = normalize_rows(
+        real[picks]
+        + noise
+        * rng.normal(size=(chunks, real.shape[1])).astype(np.float32)
+        / np.sqrt(real.shape[1])
     )
-    return Ranker(data)
+    synthetic = IndexData(
+        tips, chunk_list, units, vector_index(vectors), {"dim": real.shape[1]}, data.background
+    )
+    return Ranker(synthetic)
 
 
-def bench_synthetic_search(chunks: int, dim: int, rounds: int = 200) -> tuple[float, float]:
-    ranker = synthetic_ranker(chunks, dim)
-    rng = np.random.default_rng(1)
-    queries = normalize_rows(rng.normal(size=(rounds, dim)).astype(np.float32))
-    words = "w1 w42 w999 w3100"
+def bench_synthetic_search(coach: Coach, chunks: int, rounds: int = 200) -> tuple[float, float]:
+    """Ranking time per query (search, BM25, blend, evidence) over a scaled-up index."""
+    ranker = synthetic_ranker(coach.data, chunks)
+    texts = [QUERIES[i % len(QUERIES)] for i in range(rounds)]
+    vectors = coach.encoder.encode(list(dict.fromkeys(texts)))
+    by_text = dict(zip(dict.fromkeys(texts), vectors, strict=True))
     samples = []
-    for query in queries:
+    for text in texts:
         started = time.perf_counter()
-        ranker.answer("q", query, words, k=3, min_confidence=0.0)
+        ranker.answer(text, by_text[text], text, k=3, min_confidence=0.0)
         samples.append(time.perf_counter() - started)
     return _percentiles(samples[5:])
 
 
 _COLD_START = """
-import json, time
+import json, resource, time
 started = time.perf_counter()
 from config.settings import load_settings
-from retrieval.bench import rss_mb
 from retrieval.engine import Coach
 coach = Coach.from_settings(load_settings(), build=False)
-loaded = rss_mb()
+loaded = time.perf_counter() - started
 coach.answer("customer wants the supervisor")
-print(json.dumps({"rss_after_load": loaded, "rss_after_answer": rss_mb(),
-                  "in_process_s": time.perf_counter() - started}))
+print(json.dumps({"load_s": loaded, "first_answer_s": time.perf_counter() - started,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+COLD_STARTS = 5
 
 
 def cold_start(settings: Settings) -> dict[str, float]:
     """A fresh process: import, load the model and the built index, answer once.
 
-    Its RSS is the honest "memory after load": this process has also built indexes.
+    ``wall_s`` counts the interpreter's own start too; ``peak_rss_mb`` is the process's
+    high-water mark (what a one-query ``coach ask`` costs).
     """
     env = {
         **os.environ,
@@ -152,19 +156,25 @@ def cold_start(settings: Settings) -> dict[str, float]:
     return report
 
 
+def spread(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"min {ordered[0]:.2f}  median {float(np.median(ordered)):.2f}  max {ordered[-1]:.2f}"
+
+
 def run_bench(
     settings: Settings,
     *,
     synthetic_chunks: int = 100_000,
-    rounds: int = 60,
+    rounds: int = 200,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     log("loading model and index…")
     coach = Coach.from_settings(settings)
 
-    log("cold start in a fresh process…")
-    fresh = cold_start(settings)
-    cold, loaded_rss = fresh["wall_s"], fresh["rss_after_load"]
+    log(f"{COLD_STARTS} cold starts in fresh processes…")
+    fresh = [cold_start(settings) for _ in range(COLD_STARTS)]
+    cold = [run["wall_s"] for run in fresh]
+    peak_rss = max(run["peak_rss_mb"] for run in fresh)
 
     log("query timings…")
     queries = [
@@ -187,7 +197,7 @@ def run_bench(
         build_seconds = time.perf_counter() - started
 
     log(f"search over a synthetic {synthetic_chunks:,}-chunk index…")
-    search_p50, search_p95 = bench_synthetic_search(synthetic_chunks, coach.encoder.dim)
+    search_p50, search_p95 = bench_synthetic_search(coach, synthetic_chunks)
 
     ratio = answer_p50 / encode_p50 if encode_p50 else float("inf")
     results: dict[str, Any] = {
@@ -196,8 +206,7 @@ def run_bench(
         "answer_ms_p50": answer_p50,
         "answer_ms_p95": answer_p95,
         "ratio_p50": ratio,
-        "rss_mb_after_load": loaded_rss,
-        "rss_mb_after_first_answer": fresh["rss_after_answer"],
+        "peak_rss_mb_one_answer": peak_rss,
         "cold_start_s": cold,
         "index_build_s": build_seconds,
         "search_ms_p50": search_p50,
@@ -214,9 +223,10 @@ def run_bench(
         f"bare encode (1 query)       p50 {encode_p50:7.2f} ms   p95 {encode_p95:7.2f} ms",
         f"warm answer, end to end     p50 {answer_p50:7.2f} ms   p95 {answer_p95:7.2f} ms",
         f"answer / encode (p50)       {ratio:7.2f}   target ≤ {TARGETS['ratio']}  {verdict(ratio <= TARGETS['ratio'])}",
-        f"RSS after load              {loaded_rss:7.0f} MB  target ≤ {TARGETS['rss_mb']:.0f}  "
-        f"{verdict(loaded_rss <= TARGETS['rss_mb'])}   (after 1st answer {fresh['rss_after_answer']:.0f} MB)",
-        f"cold start to first answer  {cold:7.2f} s",
+        f"peak RSS, one answer        {peak_rss:7.0f} MB  target ≤ {TARGETS['rss_mb']:.0f}  "
+        f"{verdict(peak_rss <= TARGETS['rss_mb'])}",
+        f"cold start to first answer  {spread(cold)} s  target ≤ {TARGETS['first_answer_s']:.0f}  "
+        f"{verdict(float(np.median(cold)) <= TARGETS['first_answer_s'])}   ({COLD_STARTS} fresh processes)",
         f"index build                 {build_seconds:7.2f} s   ({coach.data.vectors.ntotal} vectors)",
         f"search, {synthetic_chunks:,} chunks     p50 {search_p50:7.2f} ms   p95 {search_p95:7.2f} ms  "
         f"target ≤ {TARGETS['search_p95_ms']:.0f}  {verdict(search_p95 <= TARGETS['search_p95_ms'])}",

@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -71,6 +72,9 @@ class OnnxEncoder:
             options.intra_op_num_threads = max(0, threads)
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
+            # Idle worker threads would otherwise spin for a while after each call, taking
+            # the cores the ranking (and the other requests) need right after it.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = onnxruntime.InferenceSession(
                 str(path / ONNX_FILE), options, providers=["CPUExecutionProvider"]
             )
@@ -230,11 +234,50 @@ def _model_identity(name_or_path: str) -> str:
     return name_or_path
 
 
-def load_encoder(name_or_path: str) -> Encoder:
-    """The encoder a setting names: ``hashing`` or a sentence-transformers model path."""
+class LazyEncoder:
+    """An exported model that loads on its first use.
+
+    Its name and size (what the index stamp needs) come from small files, so a process
+    that only reads tip cards from a current index — the weekly scheduler — never loads
+    the model; it does when the index has to be (re)built or a query encoded.
+    """
+
+    def __init__(self, model_dir: str, *, threads: int = 0) -> None:
+        self.model_dir, self.threads = model_dir, threads
+        config = json.loads((Path(model_dir) / ONNX_CONFIG_FILE).read_text(encoding="utf-8"))
+        self.dim = int(config.get("dim", 384))
+        self.name = _model_identity(model_dir)
+        self._inner: OnnxEncoder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._inner is not None
+
+    def _encoder(self) -> OnnxEncoder:
+        with self._lock:
+            if self._inner is None:
+                self._inner = OnnxEncoder(self.model_dir, threads=self.threads)
+            return self._inner
+
+    def vocabulary(self) -> set[str]:
+        from tokenizers import Tokenizer
+
+        vocab = Tokenizer.from_file(str(Path(self.model_dir) / TOKENIZER_FILE)).get_vocab()
+        return {piece for piece in vocab if piece.isalpha()}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self._encoder().encode(texts)
+
+
+def load_encoder(name_or_path: str, *, lazy: bool = False, threads: int = 0) -> Encoder:
+    """The encoder a setting names: ``hashing``, an exported (ONNX) model directory, or a
+    sentence-transformers model directory. ``lazy`` defers loading an exported model."""
     if name_or_path == HASHING_MODEL or name_or_path.startswith(HASHING_MODEL + "-"):
         dim = int(name_or_path.split("-", 1)[1]) if "-" in name_or_path else 256
         return HashingEncoder(dim)
     if is_onnx_model(name_or_path):
-        return OnnxEncoder(name_or_path)
+        if lazy:
+            return LazyEncoder(name_or_path, threads=threads)
+        return OnnxEncoder(name_or_path, threads=threads)
     return SentenceTransformerEncoder(name_or_path)

@@ -29,6 +29,7 @@ from retrieval.index import (
     Progress,
     background_questions,
     build_index,
+    build_lock,
     corpus_hash,
     load_index,
     make_stamp,
@@ -82,43 +83,62 @@ def open_index(
     build: bool = True,
     progress: Progress | None = None,
 ) -> tuple[IndexData, IndexReport]:
-    """Load the index, building it when missing, stale or corrupt (unless ``build`` is off)."""
+    """Load the index, building it when missing, stale or corrupt (unless ``build`` is off).
+
+    Builds are single-flight across processes (:func:`retrieval.index.build_lock`): a
+    process that finds the index missing waits for one already being built, then loads it.
+    """
     started = time.perf_counter()
     stamp = make_stamp(corpus_hash(corpus_dir), encoder)
-    status, reason = "built", ""
     if not rebuild:
-        current = read_stamp(index_dir)
-        try:
-            if current is not None and stamp_key(current) != stamp_key(stamp):
-                raise IndexStale(
-                    f"the index in {index_dir} was built from another corpus or model; run `coach index`"
-                )
-            data = load_index(index_dir)
+        data, status, reason = _try_load(index_dir, stamp, build)
+        if data is not None:
             return data, IndexReport("loaded", time.perf_counter() - started)
-        except IndexMissing:
-            if not build:
-                raise
-        except IndexStale as exc:
-            if not build:
-                raise
-            status, reason = "rebuilt-stale", str(exc)
-            log.info("index is stale; rebuilding", extra={"index_dir": str(index_dir)})
-        except IndexCorrupt as exc:
-            if not build:
-                raise
-            status, reason = "rebuilt-corrupt", str(exc)
-            log.warning("index is corrupt (%s); rebuilding", exc)
-    tips, problems = load_corpus(corpus_dir)
-    for problem in problems:
-        log.warning("corpus problem: %s", problem)
-    if not tips:
-        details = "".join(f"\n  {problem}" for problem in problems[:10])
-        raise CorpusEmpty(
-            f"no tips found in {corpus_dir}; add pages or Markdown tips (see README){details}"
-        )
-    data = build_index(tips, encoder, stamp, progress)
-    save_index(data, index_dir)
+    with build_lock(index_dir):
+        if not rebuild:  # another process may have built it while we waited
+            data, status, reason = _try_load(index_dir, stamp, build)
+            if data is not None:
+                return data, IndexReport("loaded", time.perf_counter() - started)
+        else:
+            status, reason = "built", ""
+        tips, problems = load_corpus(corpus_dir)
+        for problem in problems:
+            log.warning("corpus problem: %s", problem)
+        if not tips:
+            details = "".join(f"\n  {problem}" for problem in problems[:10])
+            raise CorpusEmpty(
+                f"no tips found in {corpus_dir}; add pages or Markdown tips (see README){details}"
+            )
+        data = build_index(tips, encoder, stamp, progress)
+        save_index(data, index_dir)
     return data, IndexReport(status, time.perf_counter() - started, problems, reason)
+
+
+def _try_load(
+    index_dir: Path, stamp: dict[str, object], build: bool
+) -> tuple[IndexData | None, str, str]:
+    """The current index, or None and why it has to be built (``build`` off: raise)."""
+    current = read_stamp(index_dir)
+    try:
+        if current is not None and stamp_key(current) != stamp_key(stamp):
+            raise IndexStale(
+                f"the index in {index_dir} was built from another corpus or model; run `coach index`"
+            )
+        return load_index(index_dir), "loaded", ""
+    except IndexMissing:
+        if not build:
+            raise
+        return None, "built", ""
+    except IndexStale as exc:
+        if not build:
+            raise
+        log.info("index is stale; rebuilding", extra={"index_dir": str(index_dir)})
+        return None, "rebuilt-stale", str(exc)
+    except IndexCorrupt as exc:
+        if not build:
+            raise
+        log.warning("index is corrupt (%s); rebuilding", exc)
+        return None, "rebuilt-corrupt", str(exc)
 
 
 def make_speller(data: IndexData, encoder: Encoder) -> Speller:
@@ -164,9 +184,16 @@ class Coach:
         rebuild: bool = False,
         build: bool = True,
         progress: Progress | None = None,
+        lazy_model: bool = False,
     ) -> Coach:
-        """Load the model once and open (or build) the index the settings point at."""
-        encoder = encoder or load_encoder(settings.model_name_or_path())
+        """Load the model once and open (or build) the index the settings point at.
+
+        ``lazy_model``: load the model only when a query or a build needs it (the weekly
+        scheduler reads cards from the index and never does).
+        """
+        encoder = encoder or load_encoder(
+            settings.model_name_or_path(), lazy=lazy_model, threads=settings.model_threads
+        )
         data, report = open_index(
             settings.corpus_dir,
             settings.index_dir,

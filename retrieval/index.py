@@ -13,13 +13,15 @@ before ``CURRENT`` points at it, so a crash never leaves a half-written live ind
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -242,15 +244,52 @@ def save_index(data: IndexData, index_dir: Path) -> Path:
     return final
 
 
-def _prune(index_dir: Path, keep: str) -> None:
-    """Remove superseded versions and leftovers of interrupted builds."""
+#: A temporary build directory younger than this may belong to a build still running.
+ABANDONED_BUILD_SECONDS = 3600.0
+LOCK_FILE = ".build.lock"
+
+
+def _prune(index_dir: Path, keep: str, now: float | None = None) -> None:
+    """Remove superseded versions, and leftovers of builds interrupted over an hour ago."""
+    now = time.time() if now is None else now
     for child in index_dir.iterdir():
-        if (
-            child.is_dir()
-            and child.name != keep
-            and (child.name.startswith("v-") or child.name.startswith(".tmp-"))
-        ):
+        if not child.is_dir() or child.name == keep:
+            continue
+        if child.name.startswith("v-"):
             shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith(".tmp-"):
+            try:
+                age = now - child.stat().st_mtime
+            except OSError:
+                continue
+            if age > ABANDONED_BUILD_SECONDS:
+                shutil.rmtree(child, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One index build at a time across processes sharing ``index_dir`` (web, clock, CLI).
+
+    An advisory ``flock`` on ``index/.build.lock``: the kernel releases it when its holder
+    exits, so a build that crashed never blocks the next one. Waiters block, then find
+    the index the holder built. (No ``fcntl`` on Windows: builds are then not serialised.)
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(index_dir / LOCK_FILE, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()} {time.time():.0f}\n")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def read_stamp(index_dir: Path) -> dict[str, Any] | None:

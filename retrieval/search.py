@@ -182,6 +182,32 @@ class Ranker:
         order = np.argsort(data.unit_tip, kind="stable")
         bounds = np.searchsorted(data.unit_tip[order], np.arange(len(data.tips) + 1))
         self.units_of = [order[bounds[i] : bounds[i + 1]] for i in range(len(data.tips))]
+        # Exact search over a small index: one matrix product, then per-tip maxima over the
+        # units sorted by tip (faster than a top-k search that keeps thousands of candidates).
+        self.exact = not hasattr(data.vectors, "hnsw")
+        self._by_tip = order
+        self._tip_starts = bounds[:-1][np.diff(bounds) > 0]
+        self._tips_present = np.flatnonzero(np.diff(bounds) > 0)
+        self._whole_by_tip = data.unit_whole[order] if len(order) else np.zeros(0, bool)
+        # Per tip, computed once: each unit's chunk (as a local index), the short situations a
+        # decline can offer, and which paragraphs are headings.
+        self._local_chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        for units in self.units_of:
+            chunks, local = np.unique(data.unit_chunk[units], return_inverse=True)
+            self._local_chunks.append((chunks, local))
+        offerable = np.array(
+            [
+                c.kind == "situation" and len(c.text.split()) <= SUGGESTION_WORDS
+                for c in data.chunks
+            ],
+            dtype=bool,
+        )
+        self._offerable = (
+            offerable[data.unit_chunk] & data.unit_whole if len(data.units) else offerable[:0]
+        )
+        self._headings = [
+            tuple(i for i, p in enumerate(tip.paragraphs) if is_heading(p)) for tip in data.tips
+        ]
         self.centroids = np.zeros((len(data.tips), self.matrix.shape[1]), np.float32)
         for i, units in enumerate(self.units_of):
             if len(units):
@@ -199,7 +225,13 @@ class Ranker:
         whole = np.full(n_tips, -1.0, dtype=np.float32)
         fine = np.full(n_tips, -1.0, dtype=np.float32)
         total = data.vectors.ntotal
-        if total:
+        if total and self.exact:
+            sims = (self.matrix @ query_vector.astype(np.float32))[self._by_tip]
+            fine[self._tips_present] = np.maximum.reduceat(sims, self._tip_starts)
+            only_whole = np.where(self._whole_by_tip, sims, np.float32(-2.0))
+            whole[self._tips_present] = np.maximum.reduceat(only_whole, self._tip_starts)
+            whole = np.where(whole < -0.5, fine, whole)
+        elif total:
             k = min(total, self.candidates)
             sims, ids = data.vectors.search(query_vector.reshape(1, -1).astype(np.float32), k)
             keep = ids[0] >= 0
@@ -233,13 +265,11 @@ class Ranker:
 
     def chunk_relevance(self, tip_index: int, query_vector: np.ndarray) -> dict[int, float]:
         """Best similarity of each chunk of a tip (over the chunk and its sentences)."""
-        units, sims = self.unit_sims(tip_index, query_vector)
-        best: dict[int, float] = {}
-        for unit, sim in zip(units.tolist(), sims.tolist(), strict=True):
-            chunk = int(self.data.unit_chunk[unit])
-            if sim > best.get(chunk, -2.0):
-                best[chunk] = sim
-        return best
+        _, sims = self.unit_sims(tip_index, query_vector)
+        chunks, local = self._local_chunks[tip_index]
+        best = np.full(len(chunks), -2.0, dtype=np.float32)
+        np.maximum.at(best, local, sims)
+        return dict(zip(chunks.tolist(), best.tolist(), strict=True))
 
     def tip_answer(
         self, tip_index: int, score: float, query_vector: np.ndarray | None
@@ -334,7 +364,7 @@ class Ranker:
             avoid=play.avoid if play else (),
             play_takeaway=play.takeaway if play else "",
             body=tip.paragraphs if tip.paragraphs else ((tip.teaser,) if tip.teaser else ()),
-            body_headings=tuple(i for i, p in enumerate(tip.paragraphs) if is_heading(p)),
+            body_headings=self._headings[tip_index],
             url=tip.url,
             excerpt=not tip.full,
         )
@@ -363,15 +393,11 @@ class Ranker:
     def nearest_situation(self, tip_index: int, query_vector: np.ndarray) -> str:
         """The tip's short situation (or *when to use it*) nearest the query, for a button."""
         units, sims = self.unit_sims(tip_index, query_vector)
-        best_text, best_sim = "", -2.0
-        for unit, sim in zip(units.tolist(), sims.tolist(), strict=True):
-            if not self.data.unit_whole[unit]:
-                continue
-            chunk = self.data.chunks[int(self.data.unit_chunk[unit])]
-            short = len(chunk.text.split()) <= SUGGESTION_WORDS
-            if chunk.kind == "situation" and short and sim > best_sim:
-                best_text, best_sim = chunk.text, sim
-        return best_text
+        offerable = self._offerable[units]
+        if not offerable.any():
+            return ""
+        best = units[offerable][int(np.argmax(sims[offerable]))]
+        return self.data.chunks[int(self.data.unit_chunk[best])].text
 
     def answer(
         self,

@@ -211,7 +211,7 @@ def test_healthz_is_503_when_loading_failed(tmp_path: Path) -> None:
         raise RuntimeError("index corrupt")
 
     settings = make_settings(None, tmp_path)
-    provider = CoachProvider(broken)
+    provider = CoachProvider(broken, retry_delays=(30.0,))
     deps = Deps(settings=settings, coach=provider, store=build_deps(settings).store)
     harness = BotHarness(FakeSlack(), deps, SlackWSGI(build_app(deps), deps))
     provider.start()
@@ -222,8 +222,34 @@ def test_healthz_is_503_when_loading_failed(tmp_path: Path) -> None:
     assert response.status == 503 and response.json() == {
         "status": "error",
         "error": "RuntimeError",
+        "detail": "index corrupt",
+        "attempts": 1,
     }
-    deps.close()  # the work pool, then the store
+    deps.close()  # the work pool, then the store; stops the retries
+
+
+def test_healthz_recovers_when_a_retried_load_succeeds(tmp_path: Path) -> None:
+    """A load that failed (index being rebuilt, database down) is retried with backoff."""
+    attempts: list[float] = []
+
+    def flaky() -> object:
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            raise RuntimeError("index is being rebuilt")
+        return shared_coach()
+
+    settings = make_settings(None, tmp_path)
+    provider = CoachProvider(flaky, retry_delays=(0.05, 0.1))
+    deps = Deps(settings=settings, coach=provider, store=build_deps(settings).store)
+    harness = BotHarness(FakeSlack(), deps, SlackWSGI(build_app(deps), deps))
+    provider.start()
+    deadline = time.monotonic() + 5
+    while not provider.ready and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert harness.request("GET", "/healthz").status == 200
+    assert len(attempts) == 3 and provider.error is None
+    assert attempts[2] - attempts[1] >= 0.09  # backoff grew
+    deps.close()
 
 
 def test_a_rep_asking_before_the_model_loads_is_told_to_retry(tmp_path: Path) -> None:

@@ -273,17 +273,31 @@ def test_slack_bench_drives_the_real_bot_and_prints_a_table(tmp_path: Path) -> N
 
     settings = load_settings(data_dir=tmp_path, embedding_model="hashing", _env_file=None)
     messages: list[str] = []
-    rows = bench_slack.run(settings, rounds=1, log=messages.append)
+    rows = bench_slack.run(settings, bursts=(20,), cold_starts=2, steady=10, log=messages.append)
     names = [row.name for row in rows]
     assert names == [
         "cold start to healthy",
-        "ack (10 concurrent)",
-        "answer delivered: slash",
-        "answer delivered: DM",
+        "cold start to 1st answer",
+        "ack (20 at once)",
+        "answer (20 at once)",
+        "work-pool wait (20)",
+        "PSS after 52 answers",
     ]
-    counts = [len(row.samples) for row in rows]
-    assert counts == [1, 20, 10, 10]
-    assert all(sample > 0 for row in rows for sample in row.samples)
+    counts = {row.name: len(row.samples) for row in rows}
+    assert counts["cold start to healthy"] == 2 and counts["cold start to 1st answer"] == 2
+    assert counts["ack (20 at once)"] == 40 and counts["answer (20 at once)"] == 40
+    assert counts["work-pool wait (20)"] >= 40  # every job logs its wait
+    assert sum(row.failures for row in rows) == 0
+    assert all(sample >= 0 for row in rows for sample in row.samples)
+    assert 20 < rows[-1].samples[0] < 2000  # MB of the master and its worker
     table = bench_slack.format_table(rows)
-    assert "p95" in table and "cold start to healthy" in table
-    assert not any("warning" in m for m in messages)
+    assert "p95" in table and "cold start to healthy" in table and "failed" in table
+
+
+def test_slack_bench_counts_a_refused_ack_and_a_lost_answer_as_failures() -> None:
+    from bot.bench_slack import Row
+
+    fast_but_refused = Row("ack", [5.0, 6.0], "ms", 300.0, failures=1)
+    assert not fast_but_refused.ok  # a quick 401 is not a quick ack
+    assert Row("ack", [5.0, 6.0], "ms", 300.0).ok
+    assert not Row("answer", [], "ms", None).ok  # nothing delivered is not a pass

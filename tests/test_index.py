@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,16 +96,51 @@ def test_interrupted_build_leaves_live_index_intact(corpus: Path, tmp_path: Path
     encoder = HashingEncoder()
     index_dir = tmp_path / "index"
     open_index(corpus, index_dir, encoder)
-    # A crash mid-build leaves a temp folder behind: it is ignored, then cleaned up.
+    # A crash mid-build leaves a temp folder behind: it is ignored, then cleaned up once it
+    # is over an hour old; a younger one may be another process's build still running.
     junk = index_dir / ".tmp-crashed"
     junk.mkdir()
     (junk / "vectors.faiss").write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    os.utime(junk, (two_hours_ago, two_hours_ago))
+    running = index_dir / ".tmp-running"
+    running.mkdir()
     assert load_index(index_dir).vectors.ntotal > 0
     open_index(corpus, index_dir, encoder, rebuild=True)
-    assert not junk.exists()
+    assert not junk.exists() and running.exists()
     assert [p.name for p in index_dir.iterdir() if p.name.startswith("v-")] == [
         (index_dir / "CURRENT").read_text()
     ]
+
+
+def _build_in_a_process(corpus: str, index_dir: str, queue: Any) -> None:
+    from retrieval.embedder import HashingEncoder
+    from retrieval.engine import open_index
+
+    _, report = open_index(Path(corpus), Path(index_dir), HashingEncoder())
+    queue.put(report.status)
+
+
+def test_two_processes_on_a_fresh_data_dir_build_the_index_once(
+    corpus: Path, tmp_path: Path
+) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    index_dir = tmp_path / "index"
+    racers = [
+        context.Process(target=_build_in_a_process, args=(str(corpus), str(index_dir), queue))
+        for _ in range(2)
+    ]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(120)
+    statuses = sorted(queue.get(timeout=5) for _ in racers)
+    assert statuses == ["built", "loaded"]  # one built it, the other waited and loaded it
+    assert load_index(index_dir).vectors.ntotal > 0
+    assert [p.name for p in index_dir.iterdir() if p.name.startswith(".tmp-")] == []
 
 
 def test_large_index_uses_hnsw_with_high_recall_against_brute_force() -> None:
@@ -123,12 +161,19 @@ def test_large_index_uses_hnsw_with_high_recall_against_brute_force() -> None:
     assert not hasattr(vector_index(vectors[:100]), "hnsw")  # small corpora stay exact
 
 
-def test_synthetic_search_bench_runs_and_ranks() -> None:
+def test_synthetic_search_bench_runs_and_ranks(hashing_coach: Any) -> None:
     from retrieval.bench import bench_synthetic_search, synthetic_ranker
 
-    p50, p95 = bench_synthetic_search(3000, 32, rounds=20)
+    p50, p95 = bench_synthetic_search(hashing_coach, 3000, rounds=20)
     assert 0 < p50 <= p95
-    ranker = synthetic_ranker(3000, 32)
-    query = ranker.matrix[1234]
-    answer = ranker.answer("q", query, "w1", k=3, min_confidence=0.0)
-    assert answer.tips[0].id == ranker.data.chunks[1234].tip_id  # a stored vector finds its own tip
+    ranker = synthetic_ranker(hashing_coach.data, 3000)
+    real = hashing_coach.ranker
+    # shaped like the real index: its vectors are noisy copies of real ones, same ratios
+    assert ranker.data.vectors.ntotal == 3000
+    units_per_tip = len(hashing_coach.data.units) // len(hashing_coach.data.tips)
+    assert len(ranker.data.tips) == 3000 // units_per_tip
+    sims = ranker.matrix[:50] @ real.matrix.T
+    assert float(np.median(sims.max(axis=1))) > 0.8  # near a real vector, unlike random ones
+    unit = 1234
+    answer = ranker.answer("q", ranker.matrix[unit], "w1", k=3, min_confidence=0.0)
+    assert answer.tips[0].id == ranker.data.chunks[ranker.data.units[unit].chunk].tip_id

@@ -20,6 +20,8 @@ from bot.storage.errors import StorageError
 
 #: Seconds a SQLite writer waits for another process's lock before giving up.
 SQLITE_BUSY_TIMEOUT = 30.0
+#: Seconds a thread waits for a free Postgres connection from this process's pool.
+POOL_TIMEOUT = 10.0
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -62,8 +64,12 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         cursor.close()
 
 
-def make_engine(url: str | URL) -> Engine:
-    """An engine for ``url``; creates a SQLite file's directory so a fresh data dir just works."""
+def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
+    """An engine for ``url``; creates a SQLite file's directory so a fresh data dir just works.
+
+    ``pool_size`` is the most connections this process opens to Postgres (no overflow: web
+    workers and the clock must fit a small plan's connection limit together).
+    """
     parsed = normalise_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
@@ -85,7 +91,12 @@ def make_engine(url: str | URL) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         return create_engine(
-            parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800
+            parsed,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=POOL_TIMEOUT,
+            pool_recycle=1800,
         )
     except (NoSuchModuleError, ImportError):
         raise StorageError(

@@ -192,12 +192,23 @@ class Store:
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
-        """The store for ``settings.database_url``, schema created or upgraded."""
-        return cls.from_url(settings.database_url, retention_days=settings.retention_days)
+        """The store for ``settings.database_url``: schema upgraded when ``COACH_AUTO_MIGRATE``
+        is on, else checked to be current (the release phase ran ``coach migrate``)."""
+        return cls.from_url(
+            settings.database_url,
+            retention_days=settings.retention_days,
+            migrate_schema=settings.auto_migrate,
+            pool_size=settings.db_pool_size,
+        )
 
     @classmethod
     def from_url(
-        cls, url: str | URL, *, retention_days: int = 90, migrate_schema: bool = True
+        cls,
+        url: str | URL,
+        *,
+        retention_days: int = 90,
+        migrate_schema: bool = True,
+        pool_size: int = 5,
     ) -> Store:
         """The store for an explicit SQLAlchemy URL (``postgres://`` accepted)."""
         if retention_days < 1:
@@ -205,8 +216,10 @@ class Store:
                 "COACH_RETENTION_DAYS must be at least 1 (days of query log to keep)."
             )
         parsed = normalise_url(url)
-        engine = make_engine(parsed)
-        if migrate_schema:
+        engine = make_engine(parsed, pool_size=pool_size)
+        if not migrate_schema:
+            cls._require_current_schema(engine, parsed)
+        else:
             try:
                 migrate.upgrade(engine)
             except OperationalError as exc:
@@ -231,6 +244,27 @@ class Store:
                     "Run the newer release, or point DATABASE_URL at another database."
                 ) from None
         return cls(engine, retention_days=retention_days)
+
+    @staticmethod
+    def _require_current_schema(engine: Engine, url: URL) -> None:
+        """Without auto-migration, refuse a database the release phase has not upgraded."""
+        try:
+            current = migrate.current_revision(engine)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            orig = getattr(exc, "orig", None) or exc
+            reason = str(orig).strip().splitlines()[0]
+            raise StorageError(
+                f"Cannot open the database {display_url(url)} ({reason}). Check DATABASE_URL."
+            ) from None
+        head = migrate.head_revision()
+        if current != head:
+            engine.dispose()
+            raise StorageError(
+                f"The database {display_url(url)} is at schema {current or 'none'}, this release "
+                f"needs {head}: run `coach migrate` (the release phase does), or set "
+                "COACH_AUTO_MIGRATE=true."
+            )
 
     def close(self) -> None:
         """Release pooled connections (the database itself is untouched)."""

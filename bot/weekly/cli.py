@@ -155,7 +155,7 @@ def _poster(
         def load() -> CoachLike:
             from retrieval.engine import Coach
 
-            return Coach.from_settings(settings)
+            return Coach.from_settings(settings, lazy_model=True)
 
         factory: Callable[[], CoachLike] = load
     elif callable(coach) and not hasattr(coach, "tips"):
