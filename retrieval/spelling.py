@@ -65,6 +65,9 @@ SHORTHAND = {
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*(?:/[A-Za-z]?)?|[A-Za-z]\d")
 MIN_LENGTH = 5
 LONG_WORD = 8
+#: Longer "words" are never mended: no real word is that long, and the deletions of a
+#: 40,000-letter token would be quadratic.
+MAX_LENGTH = 24
 
 
 def words(text: str) -> list[str]:
@@ -105,7 +108,7 @@ class Speller:
         self.known = {w.lower() for w in known} | set(self.frequency)
         self.index: dict[str, list[str]] = {}
         for word in self.frequency:
-            if len(word) < MIN_LENGTH - 1:
+            if not MIN_LENGTH - 1 <= len(word) <= MAX_LENGTH:
                 continue
             depth = 2 if len(word) >= LONG_WORD else 1
             for variant in _deletes(word, depth):
@@ -133,7 +136,12 @@ class Speller:
             lower = token.lower().replace("’", "'")
             if lower in SHORTHAND:
                 return SHORTHAND[lower]
-            if "/" in token or "'" in lower or len(lower) < MIN_LENGTH or lower in self.known:
+            if (
+                "/" in token
+                or "'" in lower
+                or not MIN_LENGTH <= len(lower) <= MAX_LENGTH
+                or lower in self.known
+            ):
                 return token
             return self.best(lower) or token
 

@@ -301,3 +301,44 @@ def test_slack_ids_in_structured_fields_stay_usable() -> None:
         "ts": "1700000000.000100",
         "situation": f"order {NUMBER} for {EMAIL}",
     }
+
+
+ADVERSARIAL = {
+    "letters": "a",
+    "digits": "1",
+    "digits and dashes": "1-",
+    "digits and spaces": "1 ",
+    "at signs": "a@",
+    "dots": "a.",
+    "brackets": "(1",
+    "spelled-out address": "a [at] b [dot] ",
+    "markup": "<@U",
+    "mixed": "ab1-2 (3) x@y.",
+}
+
+
+@pytest.mark.parametrize("unit", list(ADVERSARIAL.values()), ids=list(ADVERSARIAL))
+def test_every_regex_on_user_text_is_linear(unit: str) -> None:
+    """Ten times the text may cost about ten times the time, never a hundred (a 40,000
+    character message once froze the bot for 47 s in the quadratic e-mail pattern)."""
+    import time
+
+    from bot.slack_text import is_chatter, plain_text
+    from retrieval.engine import clean_query
+    from retrieval.spelling import Speller
+
+    speller = Speller(["customer supervisor refund deadline"])
+    steps = [redact, plain_text, is_chatter, clean_query, speller.mend]
+
+    def cost(length: int) -> float:
+        text = unit * (length // len(unit))
+        best = float("inf")
+        for _ in range(3):  # the best of three: the machine is shared
+            started = time.perf_counter()
+            for step in steps:
+                step(text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = cost(4_000), cost(40_000)
+    assert large < 30 * max(small, 1e-4), (small, large)  # linear ≈ 10, quadratic ≈ 100
