@@ -50,13 +50,51 @@ class ServerErrorsRetryHandler(ServerErrorRetryHandler):
         return response is not None and response.status_code in self.RETRYABLE
 
 
+class RefusedConnectionRetryHandler(ConnectionErrorRetryHandler):
+    """Retry a connection that failed *before* Slack got the request (refused, reset while
+    connecting), never a timeout: Slack may have acted on a request it was slow to answer,
+    and posting again would double the answer. ``bot.redelivery`` deals with timeouts,
+    checking first whether the post landed."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if error is None or _is_timeout(error):
+            return False
+        return bool(
+            super()._can_retry(state=state, request=request, response=response, error=error)
+        )
+
+
+def _is_timeout(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TimeoutError) or "timed out" in str(current).lower():
+            return True
+        reason = getattr(current, "reason", None)  # URLError wraps the socket's error
+        current = (
+            reason
+            if isinstance(reason, BaseException)
+            else current.__cause__ or current.__context__
+        )
+    return False
+
+
 def retry_handlers() -> list[RetryHandler]:
-    """429: wait Retry-After (up to 5 times); 5xx and connection errors: 3 tries with backoff."""
+    """429: wait Retry-After (up to 5 times); 5xx and refused connections: 3 tries with
+    backoff; timeouts: no blind retry (see :class:`RefusedConnectionRetryHandler`)."""
     backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5)
     return [
         RateLimitErrorRetryHandler(max_retry_count=5),
         ServerErrorsRetryHandler(max_retry_count=3, interval_calculator=backoff),
-        ConnectionErrorRetryHandler(max_retry_count=3, interval_calculator=backoff),
+        RefusedConnectionRetryHandler(max_retry_count=3, interval_calculator=backoff),
     ]
 
 
@@ -69,7 +107,7 @@ def build_client(deps: Deps, *, with_token: bool = True) -> WebClient:
     return WebClient(
         token=token,
         base_url=settings.slack_api_url,
-        timeout=10,
+        timeout=max(1, round(settings.slack_timeout)),
         retry_handlers=retry_handlers(),
         logger=logging.getLogger("slack_sdk.web"),
     )

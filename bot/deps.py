@@ -15,17 +15,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.dedupe import RecentKeys
 from bot.logs import log_fields
+from bot.redelivery import Redelivery
 from retrieval.errors import CoachError
 from retrieval.models import Answer, Tip, TipAnswer
 
 if TYPE_CHECKING:
     from config.settings import Settings
 
+#: Threads that finish queued jobs at shutdown (they mostly wait on Slack).
+SHUTDOWN_THREADS = 64
+#: Seconds a closing app waits for listeners that acked just before to hand their work off.
+HANDOFF_SETTLE = 0.1
 #: Seconds between attempts to load a coach that failed to load (the last one repeats).
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
 #: How long a request waits for a coach still loading before the rep hears "warming up".
@@ -233,7 +239,13 @@ class Deps:
     clock: Callable[[], float] = time.perf_counter
     coach_wait_seconds: float = WARMUP_WAIT_SECONDS
     work_threads: int = WORK_THREADS
+    recent: RecentKeys = field(default_factory=RecentKeys)
+    redelivery: Redelivery = field(default_factory=Redelivery)
     _work_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _inflight: dict[Future[Any], tuple[str, dict[str, Any], Callable[[], None]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _inline: int = field(default=0, init=False, repr=False)
     _work_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 
@@ -241,13 +253,45 @@ class Deps:
     def from_settings(
         cls, settings: Settings, *, encoder: Any = None, start_loading: bool = True
     ) -> Deps:
-        """Production wiring: the shared store and a coach loading in the background."""
+        """Production wiring: the shared store (behind deadlines; a sick database at start-up
+        degrades the bot, never stops it) and a coach loading in the background."""
         from bot.storage import Store
+        from bot.storage.engine import make_engine
+        from bot.storage.guard import GuardedStore
 
+        # A malformed DATABASE_URL or a missing driver is a settings error: it stops here.
+        unchecked = make_engine(
+            settings.database_url, pool_size=settings.db_pool_size, timeout=settings.db_timeout
+        )
+        store = GuardedStore(
+            lambda: Store.open(settings),
+            fallback=lambda: Store(unchecked, retention_days=settings.retention_days),
+            deadline=settings.db_timeout,
+        )
         provider = CoachProvider.from_settings(settings, encoder=encoder)
         if start_loading:
             provider.start()
-        return cls(settings=settings, coach=provider, store=Store.open(settings))
+        return cls(settings=settings, coach=provider, store=store)
+
+    # -- answering once -----------------------------------------------------------------------
+
+    def claim_shared(self, key: str, *, deadline: float | None = None) -> bool:
+        """Claim ``key`` in the shared store: False when another process already has it.
+
+        When the store fails, answer anyway (this process's own memory of recent keys
+        still keeps its retries single): better a rare duplicate across processes than a
+        rep left without an answer while the database is away.
+        """
+        try:
+            if deadline is not None and hasattr(self.store, "health"):  # a guarded store
+                return bool(self.store.claim_event(key, deadline=deadline))
+            return bool(self.store.claim_event(key))
+        except Exception as exc:
+            self.logger.error(
+                "shared claim failed; this process's memory dedupes",
+                extra=log_fields(key=key, error_type=type(exc).__name__),
+            )
+            return True
 
     # -- the work pool ----------------------------------------------------------------------
 
@@ -303,11 +347,20 @@ class Deps:
         pool = self._pool()
         if pool is not None:
             try:
-                pool.submit(run)
+                future = pool.submit(run)
+                with self._work_lock:
+                    self._inflight[future] = (job, fields, run)
+                future.add_done_callback(self._done)
                 return
             except RuntimeError:  # closed between _pool() and submit: run it here
                 pass
-        run()
+        with self._work_lock:
+            self._inline += 1
+        try:
+            run()
+        finally:
+            with self._work_lock:
+                self._inline -= 1
 
     def _report(self, job: str, on_error: Callable[[Exception], object], exc: Exception) -> None:
         try:
@@ -319,16 +372,52 @@ class Deps:
                 extra=log_fields(job=job, error_type=type(again).__name__),
             )
 
-    def close(self) -> None:
-        """Finish the work already acked, stop the pool, release the store (idempotent).
+    def _done(self, future: Future[Any]) -> None:
+        with self._work_lock:
+            self._inflight.pop(future, None)
 
-        Called when the app stops: gunicorn's worker exit, Socket Mode's stop, tests.
+    def close(self, grace: float | None = None) -> None:
+        """Finish the work already acked within ``grace`` seconds (``COACH_SHUTDOWN_GRACE``),
+        then release the store (idempotent). Called when the app stops: gunicorn's worker
+        exit (SIGTERM), Socket Mode's stop, tests.
+
+        Jobs still queued are handed to extra threads (they wait on Slack, not on the CPU,
+        so more of them in parallel finish sooner); answers waiting for a retry get one last
+        try; whatever is still unanswered at the deadline is logged with its request.
         """
+        grace = self.settings.shutdown_grace if grace is None else grace
+        deadline = time.monotonic() + grace
         self.coach.stop()
         with self._work_lock:
             pool, self._work_pool, self._closed = self._work_pool, None, True
+            inflight = dict(self._inflight)
         if pool is not None:
-            pool.shutdown(wait=True)
+            queued = [(f, item) for f, item in inflight.items() if f.cancel()]
+            running = [f for f in inflight if not f.cancelled()]
+            extra = ThreadPoolExecutor(
+                max_workers=max(1, min(SHUTDOWN_THREADS, len(queued))),
+                thread_name_prefix="coach-drain",
+            )
+            handed = {extra.submit(run): (job, fields, run) for _, (job, fields, run) in queued}
+            pending = {f: inflight[f] for f in running} | handed
+            _, unfinished = wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+            for future in unfinished:
+                job, fields, _ = pending[future]
+                self.logger.error(
+                    "acked request not answered at shutdown",
+                    extra=log_fields(job=job, **fields),
+                )
+            pool.shutdown(wait=False, cancel_futures=True)
+            extra.shutdown(wait=False, cancel_futures=True)
+        # A listener that acked just before the pool closed runs its work in its own thread:
+        # give those a moment to start, then let them finish too.
+        time.sleep(min(HANDOFF_SETTLE, max(0.0, deadline - time.monotonic())))
+        while time.monotonic() < deadline:
+            with self._work_lock:
+                if self._inline == 0:
+                    break
+            time.sleep(0.02)
+        self.redelivery.drain(max(0.0, deadline - time.monotonic()))
         close_store = getattr(self.store, "close", None)
         if callable(close_store):
             close_store()

@@ -107,6 +107,7 @@ class _State:
         default_factory=lambda: defaultdict(list)
     )
     delays: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
 
 
 class FakeSlack:
@@ -412,6 +413,12 @@ class FakeSlack:
                 messages = list(self._state.threads.get(key, []))
             parent = {"type": "message", "ts": body.get("ts"), "user": "UPARENT", "text": "parent"}
             return {"ok": True, "messages": [parent, *messages], "has_more": False}
+        if method == "conversations.history":
+            with self._cond:
+                messages = list(self._state.history.get(str(channel), []))
+            oldest = float(body.get("oldest") or 0)
+            recent = [m for m in reversed(messages) if float(m["ts"]) > oldest]
+            return {"ok": True, "messages": recent, "has_more": False}
         if method == "conversations.open":
             return {
                 "ok": True,
@@ -420,10 +427,12 @@ class FakeSlack:
         return {"ok": False, "error": "unknown_method"}
 
     def _remember(self, method: str, body: dict[str, Any], payload: dict[str, Any]) -> None:
-        """Keep the bot's thread replies so conversations.replies reflects them."""
+        """Keep the bot's posts so conversations.replies and .history reflect them."""
         if method == "chat.postMessage" and body.get("thread_ts"):
             key = (str(body.get("channel")), str(body["thread_ts"]))
             self._state.threads[key].append(payload["message"])
+        elif method == "chat.postMessage":
+            self._state.history[str(body.get("channel"))].append(payload["message"])
 
 
 def _bearer(headers: dict[str, str]) -> str | None:

@@ -24,12 +24,16 @@ from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.request.internals import build_context
 from slack_sdk.signature import SignatureVerifier
 
+from bot.dedupe import request_key
 from bot.deps import Deps
 from bot.logs import log_fields
 
 SLACK_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; refuse anything absurd
+#: The replay check runs before the ack: it never waits long for a slow database (this
+#: process's own memory still catches replays it served).
+REPLAY_CLAIM_SECONDS = 0.3
 
 StartResponse = Callable[..., Any]
 
@@ -213,6 +217,9 @@ class SlackWSGI:
             payload["error"] = type(provider.error).__name__
             payload["detail"] = str(provider.error)[:300]
             payload["attempts"] = provider.attempts
+        storage_health = getattr(self.deps.store, "health", None)
+        if callable(storage_health):  # answering without history is degraded, not down
+            payload.update(storage_health())
         return _json(200 if provider.ready else 503, payload)
 
     def slack(
@@ -242,6 +249,9 @@ class SlackWSGI:
             info["rejected"] = str(problem)
             return _text(400, "Bad Request: malformed Slack payload")
         info["slack_type"] = slack_request_type(parsed)
+        if self._replayed(raw, headers, parsed):
+            info["replay"] = True
+            return _text(200, "")  # acked, not answered again
         try:
             request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
         except Exception as exc:  # a shape Bolt cannot read, past our checks
@@ -275,6 +285,24 @@ class SlackWSGI:
         else:
             response = oauth.handle_callback(request)
         return _wsgi_response(response)
+
+    def _replayed(self, raw: bytes, headers: dict[str, str], parsed: dict[str, Any]) -> bool:
+        """A slash command or an interaction seen before (the same signed request, replayed
+        within its 5-minute window): answered once. Events are claimed by ``event_id``."""
+        if parsed.get("type") == "event_callback" or parsed.get("type") == "url_verification":
+            return False
+        timestamp = headers.get("x-slack-request-timestamp", "").strip()
+        signature = headers.get("x-slack-signature", "")
+        if not signature or not self._signed(raw, headers):
+            return False  # Bolt refuses it (401); an unsigned request never takes a key
+        key = request_key(timestamp, signature)
+        if not self.deps.recent.first_time(key):
+            self.deps.logger.info("replayed request skipped", extra=log_fields(key=key))
+            return True
+        if not self.deps.claim_shared(key, deadline=REPLAY_CLAIM_SECONDS):
+            self.deps.logger.info("replayed request skipped", extra=log_fields(key=key))
+            return True
+        return False
 
     def _signed(self, raw: bytes, headers: dict[str, str]) -> bool:
         """Bolt's own check (signature, 5-minute timestamp window), for bodies Bolt can't parse."""

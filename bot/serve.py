@@ -18,9 +18,10 @@ from typing import Any
 
 from config.settings import Settings, SettingsError, load_settings
 
-#: gunicorn threads per worker: Slack requests are tiny and acked at once, the work runs in
-#: the bot's work pool (``Deps.run_later``), so a handful of request threads is plenty.
-HTTP_THREADS = 8
+#: gunicorn threads per worker. Slack's requests are tiny and acked at once (the work runs in
+#: the bot's work pool, ``Deps.run_later``); the threads are many so that slow or idle
+#: connections, each held at most ``bot.worker.REQUEST_READ_SECONDS``, never take them all.
+HTTP_THREADS = 128
 
 
 def use_socket_mode(settings: Settings, socket: bool | None) -> bool:
@@ -76,10 +77,10 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "bind": f"0.0.0.0:{settings.port}",
         "workers": settings.web_concurrency,
-        "worker_class": "gthread",
+        "worker_class": "bot.worker.CoachWorker",  # gthread with a request-read deadline
         "threads": HTTP_THREADS,
         "timeout": 60,
-        "graceful_timeout": 20,
+        "graceful_timeout": int(settings.shutdown_grace) + 2,  # the worker's own close() ends first
         "keepalive": 5,
         "accesslog": None,  # bot.http logs one structured line per request instead
         "control_socket_disable": True,  # several bots (or a bench) may share one machine

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+
 def _bundled_corpus() -> Path:
     """The repository's ``corpus/``: beside the packages in a checkout or editable install,
     else in the working directory (a regular install run from the app's root, as on Heroku;
@@ -103,6 +104,10 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         DEFAULT_SLACK_API_URL, validation_alias=_env("SLACK_API_URL", "slack_api_url")
     )
+    #: Seconds one Slack Web API call may take before it counts as failed (then retried).
+    slack_timeout: float = Field(
+        10.0, gt=0, le=120, validation_alias=_env("COACH_SLACK_TIMEOUT", "slack_timeout")
+    )
 
     # Process and storage.
     port: int = Field(3000, ge=1, le=65535, validation_alias=_env("PORT", "port"))
@@ -160,11 +165,21 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         5, ge=1, le=100, validation_alias=_env("COACH_DB_POOL_SIZE", "db_pool_size")
     )
+    #: Seconds the bot waits for the database on an answer's path (claim, query log) before
+    #: answering without it; also the connect and pool-checkout timeouts.
+    db_timeout: float = Field(
+        2.0, gt=0, le=60, validation_alias=_env("COACH_DB_TIMEOUT", "db_timeout")
+    )
     #: Upgrade the database schema when a process opens it. Deployments with a release
     #: phase run ``coach migrate`` once there and set this to false.
     auto_migrate: bool = Field(True, validation_alias=_env("COACH_AUTO_MIGRATE", "auto_migrate"))
 
     # Processes.
+    #: Seconds a stopping process (SIGTERM) has to answer what it already acked; keep it
+    #: under the platform's own limit (Heroku kills after 30 s).
+    shutdown_grace: float = Field(
+        25.0, ge=1, le=600, validation_alias=_env("COACH_SHUTDOWN_GRACE", "shutdown_grace")
+    )
     #: gunicorn worker processes (Heroku and others set WEB_CONCURRENCY from the dyno size).
     web_concurrency: int = Field(
         1, ge=1, le=32, validation_alias=_env("WEB_CONCURRENCY", "web_concurrency")

@@ -201,12 +201,19 @@ def test_socket_mode_handler_talks_to_the_configured_api_url(tmp_path: Path) -> 
     deps.close()  # the work pool, then the store
 
 
-def test_gunicorn_runs_one_gthread_worker_on_port(tmp_path: Path) -> None:
+def test_gunicorn_runs_web_concurrency_deadline_gthread_workers_on_port(tmp_path: Path) -> None:
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from bot.worker import CoachWorker
+
     options = serve.gunicorn_options(load_settings(data_dir=tmp_path, port=4321, _env_file=None))
     assert options["bind"] == "0.0.0.0:4321"
-    assert (
-        options["workers"] == 1 and options["worker_class"] == "gthread" and options["threads"] > 1
-    )
+    assert options["workers"] == 1 and options["threads"] > 64  # more than slow clients take
+    assert options["worker_class"] == "bot.worker.CoachWorker"
+    assert issubclass(CoachWorker, ThreadWorker)
+    assert options["graceful_timeout"] == 27  # COACH_SHUTDOWN_GRACE (25) + the close() margin
+    four = load_settings(data_dir=tmp_path, web_concurrency=4, _env_file=None)
+    assert serve.gunicorn_options(four)["workers"] == 4
 
 
 def test_gunicorn_worker_exit_finishes_acked_work_and_closes_the_app(tmp_path: Path) -> None:
@@ -301,3 +308,18 @@ def test_slack_bench_counts_a_refused_ack_and_a_lost_answer_as_failures() -> Non
     assert not fast_but_refused.ok  # a quick 401 is not a quick ack
     assert Row("ack", [5.0, 6.0], "ms", 300.0).ok
     assert not Row("answer", [], "ms", None).ok  # nothing delivered is not a pass
+
+
+def test_only_connections_refused_before_sending_are_retried_blindly() -> None:
+    """A timeout may hide a post Slack made: the client must not repeat it (redelivery
+    checks the conversation first); a refused connection never reached Slack."""
+    import urllib.error
+
+    from bot.app import _is_timeout
+
+    assert _is_timeout(TimeoutError("read timed out"))
+    assert _is_timeout(urllib.error.URLError(TimeoutError("timed out")))
+    assert not _is_timeout(ConnectionRefusedError(111, "Connection refused"))
+    assert not _is_timeout(urllib.error.URLError(ConnectionRefusedError(111, "refused")))
+    http_error = urllib.error.HTTPError("https://x", 404, "Not Found", None, None)  # type: ignore[arg-type]
+    assert not _is_timeout(http_error)  # its .reason is a string, not an error

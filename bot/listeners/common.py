@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot import render
@@ -163,20 +163,12 @@ def log_query(deps: Deps, **kwargs: Any) -> int | None:
 
 
 def claim(deps: Deps, body: dict[str, Any]) -> bool:
-    """True once per Slack ``event_id`` across every process sharing the store."""
+    """True once per Slack ``event_id``: in this process always (its own memory), across
+    every process sharing the store whenever the store answers in time."""
     event_id = body.get("event_id")
     if not event_id:
         return True
-    try:
-        claimed = deps.store.claim_event(str(event_id))
-    except Exception as exc:
-        # Better a rare duplicate than a rep left without an answer while the DB is down.
-        deps.logger.error(
-            "event claim failed; answering anyway",
-            extra=log_fields(event_id=event_id, error_type=type(exc).__name__),
-        )
-        return True
-    if claimed:
+    if deps.recent.first_time(f"ev:{event_id}") and deps.claim_shared(str(event_id)):
         return True
     deps.logger.info("duplicate event skipped", extra=log_fields(event_id=event_id))
     return False
@@ -195,9 +187,35 @@ def respond_url(
     delete_original: bool = False,
 ) -> bool:
     """POST to a ``response_url`` (with the same 429/5xx/connection retries as the Web API)."""
+    return (
+        _respond_url(
+            deps,
+            url,
+            message,
+            ephemeral=ephemeral,
+            replace_original=replace_original,
+            delete_original=delete_original,
+        )
+        == "sent"
+    )
+
+
+def _respond_url(
+    deps: Deps,
+    url: str,
+    message: Message,
+    *,
+    ephemeral: bool,
+    replace_original: bool,
+    delete_original: bool = False,
+) -> str:
+    """``sent``; ``refused`` (Slack said no: an expired or used-up URL); ``failed`` (not
+    reached, or a 5xx: worth trying again later)."""
     from bot.app import retry_handlers
 
-    webhook = WebhookClient(url, timeout=10, retry_handlers=retry_handlers())
+    webhook = WebhookClient(
+        url, timeout=max(1, round(deps.settings.slack_timeout)), retry_handlers=retry_handlers()
+    )
     try:
         response = webhook.send(
             text=message.text,
@@ -206,16 +224,21 @@ def respond_url(
             replace_original=replace_original,
             delete_original=delete_original,
         )
-    except (SlackClientError, OSError) as exc:
-        deps.logger.warning("response_url failed", extra=log_fields(error_type=type(exc).__name__))
-        return False
+    except Exception as exc:  # unreachable, reset, timed out: the rep may still get it later
+        code = getattr(exc, "code", None)  # urllib's HTTPError: Slack did answer
+        deps.logger.warning(
+            "response_url failed", extra=log_fields(error_type=type(exc).__name__, status=code)
+        )
+        if isinstance(code, int) and 400 <= code < 500 and code != 429:
+            return "refused"
+        return "failed"
     if response.status_code == 200:
-        return True
+        return "sent"
     deps.logger.warning(
         "response_url refused",
         extra=log_fields(status=response.status_code, slack_error=str(response.body)[:100]),
     )
-    return False
+    return "failed" if response.status_code >= 500 or response.status_code == 429 else "refused"
 
 
 def _error_code(exc: SlackApiError) -> str:
@@ -223,6 +246,15 @@ def _error_code(exc: SlackApiError) -> str:
         return str(exc.response.get("error") or "unknown_error")
     except Exception:
         return "unknown_error"
+
+
+def _is_transient(exc: Exception) -> bool:
+    """Slack could not be reached or failed on its side (worth a later retry), as opposed
+    to Slack refusing the post (not_in_channel...)."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", 200) or 200
+        return status >= 500 or status == 429
+    return True
 
 
 def _post(client: WebClient, where: Where, message: Message) -> dict[str, Any]:
@@ -234,19 +266,72 @@ def _post(client: WebClient, where: Where, message: Message) -> dict[str, Any]:
     return client.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs).data  # type: ignore[return-value]
 
 
+def already_posted(client: WebClient, where: Where, message: Message, since: float) -> bool:
+    """Did an earlier attempt get through after all? The bot's message with the same text,
+    since ``since``, in the conversation (or the thread)."""
+    oldest = f"{since - 5:.6f}"
+    if where.thread_ts:
+        reply = client.conversations_replies(
+            channel=where.channel, ts=where.thread_ts, oldest=oldest, limit=50
+        )
+    else:
+        reply = client.conversations_history(channel=where.channel, oldest=oldest, limit=20)
+    return any(
+        m.get("bot_id") and m.get("text") == message.text for m in reply.get("messages") or []
+    )
+
+
+def _retry_later(
+    deps: Deps, client: WebClient, where: Where, message: Message, *, reason: str
+) -> None:
+    """Hand an undelivered answer to the redelivery thread (never sleep in the work pool)."""
+    since = time.time()
+    fields = {"channel": where.channel, "reason": reason, "team_id": where.team_id}
+    if where.response_url:
+        url = where.response_url
+
+        def send() -> bool:  # replacing makes a retry that races a late success harmless
+            return (
+                _respond_url(deps, url, message, ephemeral=where.ephemeral, replace_original=True)
+                == "sent"
+            )
+
+        deps.redelivery.schedule(send, **fields)
+        return
+
+    def post() -> bool:
+        _post(client, where, message)
+        return True
+
+    def delivered() -> bool:
+        if where.ephemeral:
+            return False  # ephemeral posts leave no history to check
+        try:
+            return already_posted(client, where, message, since)
+        except Exception:
+            return False
+
+    deps.redelivery.schedule(post, delivered=delivered, **fields)
+
+
 def deliver(deps: Deps, client: WebClient, where: Where, message: Message) -> str | None:
-    """Send ``message`` where asked; on refusal, fall back so the rep still gets it.
+    """Send ``message`` where asked; on refusal, fall back so the rep still gets it; when
+    Slack cannot be reached, retry later (``deps.redelivery``), never twice.
 
     Returns the posted message ``ts`` when Slack gave one.
     """
     if where.response_url:
-        if respond_url(
+        outcome = _respond_url(
             deps,
             where.response_url,
             message,
             ephemeral=where.ephemeral,
             replace_original=where.replace_original,
-        ):
+        )
+        if outcome == "sent":
+            return None
+        if outcome == "failed":
+            _retry_later(deps, client, where, message, reason="response_url_failed")
             return None
         if not where.channel:
             return _dm(deps, client, where, message, reason="response_url_failed")
@@ -254,7 +339,16 @@ def deliver(deps: Deps, client: WebClient, where: Where, message: Message) -> st
     try:
         data = _post(client, where, message)
         return str(data.get("ts") or data.get("message_ts") or "") or None
-    except SlackApiError as exc:
+    except Exception as exc:
+        if _is_transient(exc):
+            deps.logger.error(
+                "slack unreachable; the answer will be retried",
+                extra=log_fields(error_type=type(exc).__name__, channel=where.channel),
+            )
+            _retry_later(deps, client, where, message, reason=type(exc).__name__)
+            return None
+        if not isinstance(exc, SlackApiError):
+            raise
         code = _error_code(exc)
         deps.logger.warning(
             "slack refused a post",
@@ -272,9 +366,6 @@ def deliver(deps: Deps, client: WebClient, where: Where, message: Message) -> st
         deps.logger.error(
             "could not reach the rep", extra=log_fields(slack_error=code, channel=where.channel)
         )
-        return None
-    except SlackClientError as exc:
-        deps.logger.error("slack unreachable", extra=log_fields(error_type=type(exc).__name__))
         return None
 
 
@@ -323,7 +414,8 @@ def add_reaction(deps: Deps, client: WebClient, channel: str | None, ts: str | N
     except SlackApiError as exc:
         deps.logger.info("reaction not added", extra=log_fields(slack_error=_error_code(exc)))
         return False
-    except SlackClientError:
+    except Exception as exc:  # unreachable, timed out: the answer goes out regardless
+        deps.logger.info("reaction not added", extra=log_fields(error_type=type(exc).__name__))
         return False
 
 
@@ -334,8 +426,8 @@ def remove_reaction(deps: Deps, client: WebClient, channel: str | None, ts: str 
         client.reactions_remove(channel=channel, timestamp=ts, name="eyes")
     except SlackApiError as exc:
         deps.logger.info("reaction not removed", extra=log_fields(slack_error=_error_code(exc)))
-    except SlackClientError:
-        pass
+    except Exception as exc:
+        deps.logger.info("reaction not removed", extra=log_fields(error_type=type(exc).__name__))
 
 
 def answer_event(

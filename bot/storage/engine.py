@@ -22,6 +22,8 @@ from bot.storage.errors import StorageError
 SQLITE_BUSY_TIMEOUT = 30.0
 #: Seconds a thread waits for a free Postgres connection from this process's pool.
 POOL_TIMEOUT = 10.0
+#: Postgres cancels a statement running longer than this (a lock wait, a runaway query).
+STATEMENT_TIMEOUT_MS = 15_000
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -64,11 +66,13 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         cursor.close()
 
 
-def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str | URL, *, pool_size: int = 5, timeout: float = POOL_TIMEOUT) -> Engine:
     """An engine for ``url``; creates a SQLite file's directory so a fresh data dir just works.
 
     ``pool_size`` is the most connections this process opens to Postgres (no overflow: web
-    workers and the clock must fit a small plan's connection limit together).
+    workers and the clock must fit a small plan's connection limit together); ``timeout``
+    bounds connecting and waiting for a free connection. Statements the server takes
+    longer than :data:`STATEMENT_TIMEOUT_MS` over are cancelled by the server.
     """
     parsed = normalise_url(url)
     try:
@@ -95,8 +99,20 @@ def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
             pool_pre_ping=True,
             pool_size=pool_size,
             max_overflow=0,
-            pool_timeout=POOL_TIMEOUT,
+            pool_timeout=timeout,
             pool_recycle=1800,
+            connect_args={
+                "connect_timeout": max(1, round(timeout)),
+                # added to the URL's own ``options`` (a search_path, say), never replacing them
+                "options": " ".join(
+                    part
+                    for part in (
+                        str(parsed.query.get("options") or ""),
+                        f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                    )
+                    if part
+                ),
+            },
         )
     except (NoSuchModuleError, ImportError):
         raise StorageError(

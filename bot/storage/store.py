@@ -199,6 +199,7 @@ class Store:
             retention_days=settings.retention_days,
             migrate_schema=settings.auto_migrate,
             pool_size=settings.db_pool_size,
+            timeout=settings.db_timeout,
         )
 
     @classmethod
@@ -209,6 +210,7 @@ class Store:
         retention_days: int = 90,
         migrate_schema: bool = True,
         pool_size: int = 5,
+        timeout: float = 10.0,
     ) -> Store:
         """The store for an explicit SQLAlchemy URL (``postgres://`` accepted)."""
         if retention_days < 1:
@@ -216,7 +218,7 @@ class Store:
                 "COACH_RETENTION_DAYS must be at least 1 (days of query log to keep)."
             )
         parsed = normalise_url(url)
-        engine = make_engine(parsed, pool_size=pool_size)
+        engine = make_engine(parsed, pool_size=pool_size, timeout=timeout)
         if not migrate_schema:
             cls._require_current_schema(engine, parsed)
         else:

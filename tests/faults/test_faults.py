@@ -1,0 +1,307 @@
+"""The fault suite: under each fault, every acked request is answered, once.
+
+Each test drives the real app (signed requests, a loopback fake Slack, the production
+store wiring) through one fault and prints what it measured: answered / doubled / lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from bot_fixtures import (
+    BOT_TOKEN,
+    DM_CHANNEL,
+    SIGNING_SECRET,
+    TEAM_ID,
+    SlowCoach,
+    shared_coach,
+    sign,
+)
+from fake_slack import FakeSlack
+
+from bot import render
+from bot.storage import Store
+
+from .conftest import Postgres, free_port, production_bot, report, wait_until
+
+SUPERVISOR = "customer wants to talk to the supervisor"
+pytestmark = pytest.mark.timeout(120)
+
+
+def dm_answers(slack: FakeSlack, channel: str = DM_CHANNEL) -> list[Any]:
+    return [c for c in slack.delivered("chat.postMessage") if c.body.get("channel") == channel]
+
+
+# -- Slack trouble -------------------------------------------------------------------------------
+
+
+def test_slack_500s_on_the_answer_deliver_it_later_once(tmp_path: Path) -> None:
+    with production_bot(tmp_path) as bot:
+        bot.slack.fail("chat.postMessage", times=5, status=500)  # the client's 3 retries, then ours
+        assert bot.post_event(bot.dm_event(SUPERVISOR), event_id="Ev0FAULT500").status == 200
+        assert wait_until(lambda: len(dm_answers(bot.slack)) >= 1, timeout=15)
+        bot.slack.wait_idle(quiet=0.5)
+        answers = dm_answers(bot.slack)
+        report("slack 500 x5 on chat.postMessage", answered=len(answers), doubled=len(answers) - 1)
+        assert len(answers) == 1 and "When They Want the Supervisor" in answers[0].body["text"]
+        assert bot.deps.redelivery.delivered == 1
+
+
+def test_a_post_that_timed_out_but_landed_is_not_posted_again(tmp_path: Path) -> None:
+    with production_bot(tmp_path, redelivery_delays=(2.0, 5.0)) as bot:
+        # Slack takes 1.5 s (the client gives up after 1 s), but the post lands.
+        bot.slack.fail("chat.postMessage", times=4, delay=1.5)
+        assert bot.post_event(bot.dm_event(SUPERVISOR), event_id="Ev0FAULTSLOW").status == 200
+        time.sleep(6)
+        answers = dm_answers(bot.slack)
+        report(
+            "chat.postMessage slower than the timeout",
+            answered=len(answers) > 0,
+            doubled=len(answers) - 1,
+        )
+        assert len(answers) == 1  # the retry found it in the history instead of posting again
+
+
+def test_a_reaction_that_times_out_never_aborts_the_answer(tmp_path: Path) -> None:
+    with production_bot(tmp_path) as bot:
+        bot.slack.delay("reactions.add", 3.0)
+        assert bot.post_event(bot.dm_event(SUPERVISOR)).status == 200
+        assert wait_until(lambda: len(dm_answers(bot.slack)) == 1, timeout=15)
+        text = dm_answers(bot.slack)[0].all_text()
+        report("reactions.add timing out", answered=1, aborted="Something went wrong" in text)
+        assert "When They Want the Supervisor" in text and "Something went wrong" not in text
+
+
+def test_a_slash_answer_whose_response_url_fails_is_replaced_not_doubled(tmp_path: Path) -> None:
+    with production_bot(tmp_path) as bot:
+        bot.slack.fail("response_url", times=5, status=500)
+        assert bot.post_command(SUPERVISOR, response_name="flaky").status == 200
+        assert wait_until(lambda: len(bot.slack.delivered("response_url")) >= 1, timeout=15)
+        bot.slack.wait_idle(quiet=0.5)
+        [answer] = bot.slack.delivered("response_url")
+        report("response_url 500 x5", answered=1)
+        assert answer.body.get("replace_original") in (True, "true")  # a late duplicate replaces
+
+
+# -- replays and hostile input -------------------------------------------------------------------
+
+
+def test_a_replayed_slash_command_and_share_click_are_answered_once(tmp_path: Path) -> None:
+    with production_bot(tmp_path) as bot:
+        body = bot.command_body(SUPERVISOR, response_name="replayed")
+        headers = sign(body)
+        statuses = [
+            bot.request(
+                "POST",
+                "/slack/events",
+                body,
+                content_type="application/x-www-form-urlencoded",
+                headers=headers,
+            ).status
+            for _ in range(6)
+        ]
+        assert statuses == [200] * 6  # every replay is acked...
+        bot.slack.wait_idle(quiet=0.5)
+        answers = bot.slack.calls("response_url")
+        card = answers[0].body
+        share = bot.button(card["blocks"], render.ACTION_SHARE)
+        payload = bot.action_payload(render.ACTION_SHARE, share["value"], response_name="share")
+        share_body = "payload=" + urllib.parse.quote(json.dumps(payload))
+        share_headers = sign(share_body)
+        for _ in range(3):
+            bot.request(
+                "POST",
+                "/slack/events",
+                share_body,
+                content_type="application/x-www-form-urlencoded",
+                headers=share_headers,
+            )
+        bot.slack.wait_idle(quiet=0.5)
+        public = bot.slack.calls("chat.postMessage")
+        report("slash replayed x6, share replayed x3", answers=len(answers), shares=len(public))
+        assert len(answers) == 1 and len(public) == 1  # ...and answered once
+
+
+def test_a_huge_message_costs_other_reps_nothing(tmp_path: Path) -> None:
+    huge = ("a" * 39_000) + " customer wants the supervisor"  # Slack's limit is 40,000
+    with production_bot(tmp_path) as bot:
+        started = time.perf_counter()
+        assert bot.post_event(bot.dm_event(huge)).status == 200
+        acks = []
+        for n in range(10):
+            t = time.perf_counter()
+            assert bot.post_command(SUPERVISOR, response_name=f"other-{n}").status == 200
+            acks.append((time.perf_counter() - t) * 1000)
+        assert wait_until(lambda: len(bot.slack.calls("response_url")) == 10, timeout=15)
+        assert wait_until(lambda: len(dm_answers(bot.slack)) == 1, timeout=15)
+        took = time.perf_counter() - started
+        report(
+            "a 39,030-character DM",
+            worst_other_ack_ms=round(max(acks)),
+            all_answered_s=round(took, 2),
+        )
+        assert max(acks) < 1000 and took < 10
+
+
+def test_sigterm_with_slow_slack_answers_every_acked_request(tmp_path: Path) -> None:
+    with production_bot(tmp_path, coach=SlowCoach(shared_coach(), 0.2)) as bot:
+        bot.slack.delay("response_url", 0.5)  # every answer takes half a second to reach Slack
+        for n in range(30):
+            assert bot.post_command(SUPERVISOR, response_name=f"late-{n}").status == 200
+        started = time.perf_counter()
+        bot.deps.close(grace=20)  # what SIGTERM does (gunicorn's worker exit)
+        took = time.perf_counter() - started
+        answered = {c.path for c in bot.slack.calls("response_url")}
+        report(
+            "30 acked, slow Slack, then SIGTERM",
+            answered=len(answered),
+            lost=30 - len(answered),
+            drain_s=round(took, 2),
+        )
+        assert len(answered) == 30 and took < 20
+
+
+# -- the database -------------------------------------------------------------------------------
+
+
+def _rows(url: str) -> int:
+    with Store.from_url(url) as store:
+        from sqlalchemy import func, select
+
+        from bot.storage.schema import query_log
+
+        with store.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(query_log)).scalar_one())
+
+
+def test_postgres_stopped_mid_load_answers_once_and_keeps_the_log(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    with production_bot(tmp_path, database_url=postgres.url, db_timeout=1.0) as bot:
+        assert bot.post_event(bot.dm_event(SUPERVISOR), event_id="Ev0BEFORE01").status == 200
+        assert wait_until(lambda: len(dm_answers(bot.slack)) == 1)
+        postgres.stop()
+        events = [f"Ev0DOWN{n:04d}" for n in range(5)]
+        for event_id in events:
+            for retry in (None, 1, 2):  # Slack's retries of each event during the outage
+                bot.post_event(bot.dm_event(SUPERVISOR), event_id=event_id, retry_num=retry)
+        assert wait_until(lambda: len(dm_answers(bot.slack)) == 6, timeout=20)
+        health = bot.request("GET", "/healthz").json()
+        postgres.start()
+        assert wait_until(lambda: not bot.deps.store.pending, timeout=20)
+        bot.slack.wait_idle(quiet=0.5)
+        answered = len(dm_answers(bot.slack))
+        rows = _rows(postgres.url)
+        report(
+            "postgres stopped, 5 events x3 deliveries",
+            answered=answered - 1,
+            doubled=answered - 6,
+            log_rows=rows,
+            healthz_during=health.get("storage"),
+        )
+        assert answered == 6 and rows == 6 and health["storage"] == "degraded"
+
+
+def test_postgres_frozen_costs_each_answer_at_most_the_deadline(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    with production_bot(tmp_path, database_url=postgres.url, db_timeout=1.0) as bot:
+        assert bot.post_event(bot.dm_event(SUPERVISOR)).status == 200
+        assert wait_until(lambda: len(dm_answers(bot.slack)) == 1)
+        postgres.freeze()
+        try:
+            sent = time.perf_counter()
+            for n in range(4):
+                assert bot.post_command(SUPERVISOR, response_name=f"frozen-{n}").status == 200
+            assert wait_until(lambda: len(bot.slack.calls("response_url")) == 4, timeout=20)
+            waited = time.perf_counter() - sent
+        finally:
+            postgres.thaw()
+        report("postgres frozen (SIGSTOP)", answered=4, all_four_answered_s=round(waited, 2))
+        # each ack waits at most 0.3 s for the replay claim, each answer at most the 1 s
+        # deadline for its log write: ~2.2 s for the four, never the 13-25 s of no deadline
+        assert waited < 4 * 0.3 + 1.0 + 1.5
+
+
+# -- slow connections ----------------------------------------------------------------------------
+
+
+def test_slow_connections_cannot_starve_the_server(tmp_path: Path) -> None:
+    with FakeSlack(token=BOT_TOKEN) as slack:
+        port = free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("COACH_")},
+            "PORT": str(port),
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "COACH_EMBEDDING_MODEL": "hashing",
+            "COACH_DATA_DIR": str(tmp_path / "var"),
+            "COACH_LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bot.serve", "--http"],
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        slow: list[socket.socket] = []
+        try:
+
+            def healthy() -> bool:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                        return r.status == 200
+                except OSError:
+                    return False
+
+            assert wait_until(healthy, timeout=60, step=0.1)
+            for _ in range(64):  # headers sent slowly, never finished
+                sock = socket.create_connection(("127.0.0.1", port))
+                sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n")
+                slow.append(sock)
+            time.sleep(0.5)
+            acks = []
+            for n in range(10):
+                body = urlencode(
+                    {
+                        "team_id": TEAM_ID,
+                        "channel_id": "C0SLOW001",
+                        "user_id": "U0SLOW001",
+                        "command": "/coach",
+                        "text": SUPERVISOR,
+                        "response_url": slack.response_url(f"slow-{n}"),
+                        "trigger_id": f"1.2.{n}",
+                    }
+                )
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST"
+                )
+                request.add_header("Content-Type", "application/x-www-form-urlencoded")
+                for key, value in sign(body).items():
+                    request.add_header(key, value)
+                t = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assert response.status == 200
+                acks.append((time.perf_counter() - t) * 1000)
+            assert wait_until(lambda: len(slack.calls("response_url")) == 10, timeout=20)
+            acks.sort()
+            report("64 slow connections open", ack_p95_ms=round(acks[-1]), answered=10)
+            assert acks[-1] <= 300
+        finally:
+            for sock in slow:
+                sock.close()
+            server.terminate()
+            server.wait(30)
