@@ -18,6 +18,8 @@ from collections.abc import Callable
 #: Slack retries an event for about an hour at most; replays are bounded by the 5-minute
 #: signature window.
 DEFAULT_TTL = 3600.0
+#: Where a request's replay key rides in Bolt's context, for the shared claim after the ack.
+REPLAY_KEY = "coach_replay_key"
 DEFAULT_CAPACITY = 50_000
 
 

@@ -24,16 +24,14 @@ from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.request.internals import build_context
 from slack_sdk.signature import SignatureVerifier
 
-from bot.dedupe import request_key
+from bot.dedupe import REPLAY_KEY, request_key
 from bot.deps import Deps
 from bot.logs import log_fields
 
 SLACK_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; refuse anything absurd
-#: The replay check runs before the ack: it never waits long for a slow database (this
-#: process's own memory still catches replays it served).
-REPLAY_CLAIM_SECONDS = 0.3
+
 
 StartResponse = Callable[..., Any]
 
@@ -249,8 +247,10 @@ class SlackWSGI:
             info["rejected"] = str(problem)
             return _text(400, "Bad Request: malformed Slack payload")
         info["slack_type"] = slack_request_type(parsed)
-        if self._replayed(raw, headers, parsed):
+        replay_key = self._replay_key(raw, headers, parsed)
+        if replay_key is not None and not self.deps.recent.first_time(replay_key):
             info["replay"] = True
+            self.deps.logger.info("replayed request skipped", extra=log_fields(key=replay_key))
             return _text(200, "")  # acked, not answered again
         try:
             request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
@@ -265,6 +265,8 @@ class SlackWSGI:
             # lost); the body is the same signed bytes, only correctly parsed.
             request.body = parsed
             request.context = build_context(BoltContext({}), parsed)
+        if replay_key is not None:  # the shared claim runs after the ack (bot.listeners.common)
+            request.context[REPLAY_KEY] = replay_key
         response = self.app.dispatch(request)
         if response.status == 404 and parsed.get("type") == "event_callback":
             # An event nobody listens to (yet): a 404 would make Slack retry it and, if it
@@ -286,23 +288,22 @@ class SlackWSGI:
             response = oauth.handle_callback(request)
         return _wsgi_response(response)
 
-    def _replayed(self, raw: bytes, headers: dict[str, str], parsed: dict[str, Any]) -> bool:
-        """A slash command or an interaction seen before (the same signed request, replayed
-        within its 5-minute window): answered once. Events are claimed by ``event_id``."""
-        if parsed.get("type") == "event_callback" or parsed.get("type") == "url_verification":
-            return False
+    def _replay_key(
+        self, raw: bytes, headers: dict[str, str], parsed: dict[str, Any]
+    ) -> str | None:
+        """The key that makes a slash command or an interaction answer once (a replay of
+        the same signed request has the same one). Events are claimed by ``event_id``.
+
+        This process's memory is checked before the ack; the shared store's claim (which
+        may wait on the database) runs with the work, after the ack.
+        """
+        if parsed.get("type") in {"event_callback", "url_verification"}:
+            return None
         timestamp = headers.get("x-slack-request-timestamp", "").strip()
         signature = headers.get("x-slack-signature", "")
         if not signature or not self._signed(raw, headers):
-            return False  # Bolt refuses it (401); an unsigned request never takes a key
-        key = request_key(timestamp, signature)
-        if not self.deps.recent.first_time(key):
-            self.deps.logger.info("replayed request skipped", extra=log_fields(key=key))
-            return True
-        if not self.deps.claim_shared(key, deadline=REPLAY_CLAIM_SECONDS):
-            self.deps.logger.info("replayed request skipped", extra=log_fields(key=key))
-            return True
-        return False
+            return None  # Bolt refuses it (401); an unsigned request never takes a key
+        return request_key(timestamp, signature)
 
     def _signed(self, raw: bytes, headers: dict[str, str]) -> bool:
         """Bolt's own check (signature, 5-minute timestamp window), for bodies Bolt can't parse."""

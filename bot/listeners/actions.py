@@ -112,7 +112,7 @@ def register(app: App, deps: Deps) -> None:
             card = _tip_card(deps, data.get("t"), data.get("q"), shareable=where.ephemeral)
             send(deps, client, where, card)
 
-        after_ack(deps, "full_tip", show, client=client, where=where)
+        after_ack(deps, "full_tip", show, client=client, where=where, context=context)
 
     app.action(render.ACTION_FULL_TIP)(on_show_tip)
     app.action(render.SUGGESTION_ACTION_RE)(on_show_tip)
@@ -131,6 +131,7 @@ def register(app: App, deps: Deps) -> None:
             lambda: next_tip(deps, client, where, data),
             client=client,
             where=where,
+            context=context,
         )
 
     @app.action(render.ACTION_SHARE)
@@ -140,7 +141,12 @@ def register(app: App, deps: Deps) -> None:
         where = reply_target(body, context)
         data = button_data(body)
         after_ack(
-            deps, "share", lambda: share(deps, client, where, data), client=client, where=where
+            deps,
+            "share",
+            lambda: share(deps, client, where, data),
+            client=client,
+            where=where,
+            context=context,
         )
 
 

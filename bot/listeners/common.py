@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot import render
+from bot.dedupe import REPLAY_KEY
 from bot.deps import Deps
 from bot.logs import log_fields
 from bot.render import Message
@@ -66,13 +67,26 @@ def after_ack(
     client: WebClient | None = None,
     where: Where | None = None,
     problem: str = UNEXPECTED,
+    context: Any = None,
 ) -> None:
     """Run ``work`` (lookup + delivery) in the work pool; call it right after ``ack()``.
 
     If ``work`` crashes, the log says so (``Deps.run_later``) and the rep at ``where`` gets
     ``problem`` as a note (their card stays). Without ``where`` (App Home, uninstall,
-    modal comments) there is no one to tell: the log line is the alarm.
+    modal comments) there is no one to tell: the log line is the alarm. With the Bolt
+    ``context`` of a slash command or an interaction, the work first claims the request
+    in the shared store, so a replay served by another process is not answered again.
     """
+    key = context.get(REPLAY_KEY) if context is not None else None
+    if key:
+        unclaimed = work
+
+        def work() -> object:
+            if not deps.claim_shared(str(key)):
+                deps.logger.info("replayed request skipped", extra=log_fields(key=key))
+                return None
+            return unclaimed()
+
     on_error: Callable[[Exception], object] | None = None
     if where is not None and client is not None:
         target = replace(where, replace_original=False)

@@ -69,7 +69,15 @@ def register(app: App, deps: Deps) -> None:
             text = THANKS_UP if saved is not None else NOT_SAVED
             deliver(deps, client, where, render.notice_message(text, emoji=":thumbsup:"))
 
-        after_ack(deps, "feedback_up", thank, client=client, where=where, problem=NOT_SAVED)
+        after_ack(
+            deps,
+            "feedback_up",
+            thank,
+            client=client,
+            where=where,
+            problem=NOT_SAVED,
+            context=context,
+        )
 
     @app.action(render.ACTION_FEEDBACK_DOWN)
     def on_unhelpful(
@@ -87,6 +95,7 @@ def register(app: App, deps: Deps) -> None:
             client=client,
             where=where,
             problem=NOT_SAVED,
+            context=context,
         )
 
     @app.view(render.FEEDBACK_MODAL_ID)

@@ -48,7 +48,7 @@ def register(app: App, deps: Deps) -> None:
             )
             deliver(deps, client, where, result.message)
 
-        after_ack(deps, "slash", answer, client=client, where=where)
+        after_ack(deps, "slash", answer, client=client, where=where, context=context)
 
     def is_other_command(command: dict[str, Any]) -> bool:
         """Never the configured command: if its ack were ever late, Bolt would try the next

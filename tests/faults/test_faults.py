@@ -112,6 +112,7 @@ def test_a_replayed_slash_command_and_share_click_are_answered_once(tmp_path: Pa
             for _ in range(6)
         ]
         assert statuses == [200] * 6  # every replay is acked...
+        bot.slack.wait_for("response_url", timeout=15)
         bot.slack.wait_idle(quiet=0.5)
         answers = bot.slack.calls("response_url")
         card = answers[0].body
