@@ -128,6 +128,7 @@ def test_a_replayed_slash_command_and_share_click_are_answered_once(tmp_path: Pa
                 content_type="application/x-www-form-urlencoded",
                 headers=share_headers,
             )
+        bot.slack.wait_for("chat.postMessage", timeout=15)
         bot.slack.wait_idle(quiet=0.5)
         public = bot.slack.calls("chat.postMessage")
         report("slash replayed x6, share replayed x3", answers=len(answers), shares=len(public))
