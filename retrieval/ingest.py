@@ -27,8 +27,9 @@ from pathlib import Path
 
 import yaml
 
+from retrieval.frontmatter import CorpusReadError, read_front_matter
 from retrieval.models import ParseProblem, Play, Tip
-from retrieval.plays import PLAYS_DIR, PlayReadError, check_play, parse_play
+from retrieval.plays import PLAYS_DIR, check_play, parse_play
 
 PUBLISHER = "Customer Service Solutions, Inc."
 PAGE_SUFFIXES = (".txt",)
@@ -41,14 +42,6 @@ _POSTED = re.compile(r"^Posted on\b")
 _FOOTER = re.compile(r"^Signup for FREE Tips!")
 _READ_MORE = re.compile(r"\s*Read more\s*$")
 _HEADER = re.compile(r"^(?P<category>[^|]+?)\s*(?:\|\s*(?P<site>.*))?$")
-
-
-class CorpusReadError(Exception):
-    """One file could not be parsed; carries the line to point the author at."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
 
 
 @dataclass
@@ -216,21 +209,7 @@ def _as_list(value: object, name: str, line: int) -> list[str]:
 def parse_tip_file(text: str, origin: str) -> _Draft:
     """Parse an author's Markdown tip: ``---`` front matter, then the body."""
     lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        raise CorpusReadError(1, "expected front matter starting with '---' on the first line")
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
-    if end is None:
-        raise CorpusReadError(1, "front matter is not closed by a '---' line")
-    try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = (mark.line + 2) if mark is not None else 2
-        raise CorpusReadError(
-            line, f"front matter is not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
-    if not isinstance(meta, dict):
-        raise CorpusReadError(2, "front matter must be 'key: value' lines")
+    meta, end = read_front_matter(lines, "title, date, categories, situations")
     title = str(meta.get("title") or "").strip()
     if not title:
         raise CorpusReadError(2, "front matter needs a 'title'")
@@ -448,7 +427,7 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Tip], list[ParseProblem]]:
                 page, page_problems = parse_page(text, origin)
                 drafts.extend(page)
                 problems.extend(page_problems)
-        except (CorpusReadError, PlayReadError) as exc:
+        except CorpusReadError as exc:
             problems.append(ParseProblem(origin, exc.line, str(exc)))
         except OSError as exc:
             problems.append(ParseProblem(origin, 0, f"cannot read: {exc.strerror or exc}"))

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
+from retrieval.frontmatter import CorpusReadError, read_front_matter
 from retrieval.models import ParseProblem, Play, PlayStep
 
 PLAYS_DIR = "plays"
@@ -39,12 +38,6 @@ _QUOTED_LINE = re.compile(r"^[“\"](?P<line>.+?)[”\"](?:\s*[—–-]+\s*(?P<w
 _SENTENCE = re.compile(r"[.!?…](?:[”\"’)]*)(?=\s|$)")
 
 
-class PlayReadError(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-
-
 @dataclass
 class _Draft:
     tip_id: str
@@ -53,27 +46,12 @@ class _Draft:
     unknown: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _front_matter(lines: list[str]) -> tuple[dict[str, object], int]:
-    if not lines or lines[0].strip() != "---":
-        raise PlayReadError(1, "expected front matter starting with '---' (tip: <tip id>)")
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
-    if end is None:
-        raise PlayReadError(1, "front matter is not closed by a '---' line")
-    try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
-    except yaml.YAMLError as exc:
-        raise PlayReadError(2, f"front matter is not valid YAML: {exc}") from None
-    if not isinstance(meta, dict):
-        raise PlayReadError(2, "front matter must be 'key: value' lines")
-    return meta, end
-
-
 def _draft(text: str) -> _Draft:
     lines = text.splitlines()
-    meta, end = _front_matter(lines)
+    meta, end = read_front_matter(lines, "tip: <tip id>")
     tip_id = str(meta.get("tip") or "").strip()
     if not tip_id:
-        raise PlayReadError(2, "front matter needs 'tip: <tip id>' (the tip this play is for)")
+        raise CorpusReadError(2, "front matter needs 'tip: <tip id>' (the tip this play is for)")
     draft = _Draft(tip_id)
     current: str | None = None
     for number, raw in enumerate(lines[end + 1 :], start=end + 2):
@@ -135,7 +113,7 @@ def _avoid(text: str) -> str:
 
 
 def parse_play(text: str, origin: str = "") -> Play:
-    """A play file -> :class:`Play`; raises :class:`PlayReadError` only for unusable files."""
+    """A play file -> :class:`Play`; raises :class:`CorpusReadError` only for unusable files."""
     draft = _draft(text)
     sections = draft.sections
     return Play(
@@ -157,7 +135,7 @@ def check_play(text: str, origin: str, expected_tip: str | None = None) -> list[
     """Every rule the play in ``text`` breaks (empty when it is fine)."""
     try:
         draft = _draft(text)
-    except PlayReadError as exc:
+    except CorpusReadError as exc:
         return [ParseProblem(origin, exc.line, str(exc))]
     problems: list[ParseProblem] = []
 

@@ -64,6 +64,33 @@ def shared_coach() -> Any:
     return Coach.from_settings(settings, encoder=HashingEncoder())
 
 
+def post_slash_over_http(
+    base_url: str, slack: FakeSlack, text: str, *, name: str, timeout: float = 10.0
+) -> tuple[int, float]:
+    """A signed /coach command to a bot running as a real process: (status, ack ms)."""
+    import urllib.request
+    from urllib.parse import urlencode
+
+    body = urlencode(
+        {
+            "team_id": TEAM_ID,
+            "channel_id": "C0HTTP001",
+            "user_id": "U0HTTP001",
+            "command": "/coach",
+            "text": text,
+            "response_url": slack.response_url(name),
+            "trigger_id": f"1.2.{name}",
+        }
+    )
+    request = urllib.request.Request(f"{base_url}/slack/events", data=body.encode(), method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    for key, value in sign(body).items():
+        request.add_header(key, value)
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, (time.perf_counter() - started) * 1000
+
+
 def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
     """The two headers Slack adds to every request."""
     ts = str(int(time.time()) if timestamp is None else timestamp)

@@ -16,10 +16,9 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
-from bot_fixtures import BOT_TOKEN, SIGNING_SECRET, TEAM_ID, sign
+from bot_fixtures import BOT_TOKEN, SIGNING_SECRET, post_slash_over_http
 from fake_slack import FakeSlack
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,25 +101,13 @@ def test_image_build_steps_give_a_bot_that_answers(tmp_path: Path) -> None:
                 except OSError:
                     time.sleep(0.1)
             assert status == 200, (tmp_path / "web.log").read_text()[-2000:]
-            body = urlencode(
-                {
-                    "team_id": TEAM_ID,
-                    "channel_id": "C0DEPLOY1",
-                    "user_id": "U0DEPLOY1",
-                    "command": "/coach",
-                    "text": "customer wants the supervisor and none is on shift",
-                    "response_url": slack.response_url("deploy"),
-                    "trigger_id": "1.2.3",
-                }
+            status, _ = post_slash_over_http(
+                f"http://127.0.0.1:{port}",
+                slack,
+                "customer wants the supervisor and none is on shift",
+                name="deploy",
             )
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST"
-            )
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-            for key, value in sign(body).items():
-                request.add_header(key, value)
-            with urllib.request.urlopen(request, timeout=10) as response:
-                assert response.status == 200
+            assert status == 200
             [answer] = slack.wait_for("response_url", timeout=30)
             assert "When They Want the Supervisor" in answer.body["text"]
         finally:
