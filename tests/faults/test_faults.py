@@ -290,3 +290,65 @@ def test_slow_connections_cannot_starve_the_server(tmp_path: Path) -> None:
                 sock.close()
             server.terminate()
             server.wait(30)
+
+
+# -- a full disk ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Any:
+    """A 512 KB filesystem of the test's own (tmpfs; needs the right to mount)."""
+    mountpoint = tmp_path / "disk"
+    mountpoint.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mountpoint)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small filesystem here")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def _fill(directory: Path) -> None:
+    with (directory / "ballast").open("wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_neither_doubles_answers_nor_stops_a_restart(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    url = f"sqlite:///{small_disk / 'coach.sqlite3'}"
+    with production_bot(tmp_path, database_url=url) as bot:
+        assert bot.post_event(bot.dm_event(SUPERVISOR), event_id="Ev0DISK0001").status == 200
+        assert wait_until(lambda: len(dm_answers(bot.slack)) == 1)
+        _fill(small_disk)
+        for n in range(5):
+            for retry in (None, 1):
+                bot.post_event(
+                    bot.dm_event(SUPERVISOR), event_id=f"Ev0FULL{n:04d}", retry_num=retry
+                )
+        assert wait_until(lambda: len(dm_answers(bot.slack)) == 6, timeout=20)
+        bot.slack.wait_idle(quiet=0.5)
+        answered = len(dm_answers(bot.slack))
+    # a restart with the disk still full: the bot comes up and answers, without history
+    (tmp_path / "again").mkdir()
+    with production_bot(tmp_path / "again", database_url=url) as again:
+        assert again.post_event(again.dm_event(SUPERVISOR)).status == 200
+        assert wait_until(lambda: len(dm_answers(again.slack)) == 1, timeout=20)
+        health = again.request("GET", "/healthz").json()
+    report(
+        "disk full under SQLite, 5 events x2 deliveries, then a restart",
+        answered=answered - 1,
+        doubled=answered - 6,
+        restart_answers=1,
+        healthz_after_restart=health.get("storage"),
+    )
+    assert answered == 6
