@@ -122,7 +122,8 @@ def lookup(
     error: str | None = None
     try:
         coach = deps.coach.get(deps.coach_wait_seconds)
-        answer = coach.answer(text, k=3, exclude=tuple(exclude))
+        with deps.lookup_slots:
+            answer = coach.answer(text, k=3, exclude=tuple(exclude))
     except EmptyQuery:
         return Lookup(render.help_message(deps.settings.slash_command), None, None)
     except CoachError as exc:
