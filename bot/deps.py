@@ -28,8 +28,6 @@ from retrieval.models import Answer, Tip, TipAnswer
 if TYPE_CHECKING:
     from config.settings import Settings
 
-#: See ``Deps.lookup_slots``.
-LOOKUPS_AT_ONCE = 1
 #: Threads that finish queued jobs at shutdown (they mostly wait on Slack).
 SHUTDOWN_THREADS = 64
 #: Seconds a closing app waits for listeners that acked just before to hand their work off.
@@ -242,14 +240,6 @@ class Deps:
     coach_wait_seconds: float = WARMUP_WAIT_SECONDS
     work_threads: int = WORK_THREADS
     recent: RecentKeys = field(default_factory=RecentKeys)
-    #: Lookups running at once. A lookup is a few milliseconds of CPU (the model already
-    #: uses every core, the ranking holds the GIL): running more at once only slows the
-    #: acks and every other lookup, while the work threads waiting on Slack need no CPU.
-    #: Measured on 2 cores, 100 requests at once: ack p95 594 -> 198 ms, answer p95
-    #: 1.49 -> 0.69 s against 16 lookups at once.
-    lookup_slots: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(LOOKUPS_AT_ONCE)
-    )
     redelivery: Redelivery = field(default_factory=Redelivery)
     _work_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _inflight: dict[Future[Any], tuple[str, dict[str, Any], Callable[[], None]]] = field(

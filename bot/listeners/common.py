@@ -122,8 +122,7 @@ def lookup(
     error: str | None = None
     try:
         coach = deps.coach.get(deps.coach_wait_seconds)
-        with deps.lookup_slots:
-            answer = coach.answer(text, k=3, exclude=tuple(exclude))
+        answer = coach.answer(text, k=3, exclude=tuple(exclude))
     except EmptyQuery:
         return Lookup(render.help_message(deps.settings.slash_command), None, None)
     except CoachError as exc:
