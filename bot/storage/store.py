@@ -174,6 +174,13 @@ def _ids(values: Sequence[str]) -> list[str]:
     return [str(v) for v in values]
 
 
+def _reason(exc: Exception) -> str:
+    """The driver's first line about a database error (what an operator can act on)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
 class Store:
     """Shared state of all Tip Coach processes: open with :meth:`open` or :meth:`from_url`.
 
@@ -226,17 +233,15 @@ class Store:
                 migrate.upgrade(engine)
             except OperationalError as exc:
                 engine.dispose()
-                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 raise StorageError(
-                    f"Cannot open the database {display_url(parsed)} ({reason}). "
+                    f"Cannot open the database {display_url(parsed)} ({_reason(exc)}). "
                     "Check DATABASE_URL (or COACH_DATA_DIR for the default SQLite file)."
                 ) from None
             except SQLAlchemyError as exc:
                 engine.dispose()
-                orig = getattr(exc, "orig", None) or exc
-                reason = str(orig).strip().splitlines()[0]
                 raise StorageError(
-                    f"Cannot create or upgrade the schema in {display_url(parsed)} ({reason})."
+                    f"Cannot create or upgrade the schema in {display_url(parsed)} "
+                    f"({_reason(exc)})."
                 ) from exc
             except CommandError as exc:  # e.g. a revision this (older) code does not know
                 engine.dispose()
@@ -254,10 +259,8 @@ class Store:
             current = migrate.current_revision(engine)
         except SQLAlchemyError as exc:
             engine.dispose()
-            orig = getattr(exc, "orig", None) or exc
-            reason = str(orig).strip().splitlines()[0]
             raise StorageError(
-                f"Cannot open the database {display_url(url)} ({reason}). Check DATABASE_URL."
+                f"Cannot open the database {display_url(url)} ({_reason(exc)}). Check DATABASE_URL."
             ) from None
         head = migrate.head_revision()
         if current != head:
