@@ -1,9 +1,7 @@
-"""The Bolt app: Slack client, middleware, listeners and the one error hook.
+"""The Bolt app: its Slack client, listeners and the one error hook.
 
 ``build_app(deps)`` is the only way the bot gets an ``App``; HTTP mode (gunicorn),
-Socket Mode and the tests all call it. Every Web API call, retries included, goes to
-``settings.slack_api_url`` with slack_sdk's retry handlers for 429 (honouring
-``Retry-After``), 5xx (with backoff) and dropped connections.
+Socket Mode and the tests all call it. The client comes from :mod:`bot.slack_client`.
 """
 
 from __future__ import annotations
@@ -14,103 +12,16 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.oauth.oauth_settings import OAuthSettings
-from slack_sdk import WebClient
-from slack_sdk.http_retry import RetryHandler
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 
+from bot.delivery import revive
 from bot.deps import Deps
 from bot.logs import log_fields
+from bot.redelivery import Journal
+from bot.slack_client import build_client, settings_token, team_clients
 
 #: Bolt's listener threads. They only ack and hand the work to ``Deps.run_later`` (the work
 #: pool), so each is busy for a millisecond and a burst of slow answers never delays an ack.
 LISTENER_THREADS = 16
-
-
-class ServerErrorsRetryHandler(ServerErrorRetryHandler):
-    """Retry every transient 5xx (slack_sdk's own handler only covers 500 and 503)."""
-
-    RETRYABLE = frozenset({500, 502, 503, 504})
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return response is not None and response.status_code in self.RETRYABLE
-
-
-class RefusedConnectionRetryHandler(ConnectionErrorRetryHandler):
-    """Retry a connection that failed *before* Slack got the request (refused, reset while
-    connecting), never a timeout: Slack may have acted on a request it was slow to answer,
-    and posting again would double the answer. ``bot.redelivery`` deals with timeouts,
-    checking first whether the post landed."""
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if error is None or _is_timeout(error):
-            return False
-        return bool(
-            super()._can_retry(state=state, request=request, response=response, error=error)
-        )
-
-
-def _is_timeout(error: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, TimeoutError) or "timed out" in str(current).lower():
-            return True
-        reason = getattr(current, "reason", None)  # URLError wraps the socket's error
-        current = (
-            reason
-            if isinstance(reason, BaseException)
-            else current.__cause__ or current.__context__
-        )
-    return False
-
-
-def retry_handlers() -> list[RetryHandler]:
-    """429: wait Retry-After (up to 5 times); 5xx and refused connections: 3 tries with
-    backoff; timeouts: no blind retry (see :class:`RefusedConnectionRetryHandler`)."""
-    backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5)
-    return [
-        RateLimitErrorRetryHandler(max_retry_count=5),
-        ServerErrorsRetryHandler(max_retry_count=3, interval_calculator=backoff),
-        RefusedConnectionRetryHandler(max_retry_count=3, interval_calculator=backoff),
-    ]
-
-
-def build_client(deps: Deps, *, with_token: bool = True) -> WebClient:
-    """A WebClient bound to ``SLACK_API_URL`` (tests point it at a loopback fake)."""
-    settings = deps.settings
-    token = None
-    if with_token and settings.slack_bot_token is not None:
-        token = settings.slack_bot_token.get_secret_value()
-    return WebClient(
-        token=token,
-        base_url=settings.slack_api_url,
-        timeout=max(1, round(settings.slack_timeout)),
-        retry_handlers=retry_handlers(),
-        logger=logging.getLogger("slack_sdk.web"),
-    )
 
 
 def build_app(
@@ -140,7 +51,7 @@ def build_app(
     if oauth_settings is not None and installation_store is None:
         installation_store = oauth_settings.installation_store
     multi = oauth_settings is not None or installation_store is not None
-    client = build_client(deps, with_token=not multi)
+    client = build_client(settings, token=None if multi else settings_token(settings))
     oauth_flow = None
     if oauth_settings is not None:
         from bot.oauth import build_oauth_flow
@@ -164,6 +75,7 @@ def build_app(
     from bot.listeners import register_all
 
     register_all(app, deps)
+    _hold_undelivered_answers(deps, team_clients(settings, client, installation_store))
 
     @app.error
     def on_error(
@@ -180,3 +92,11 @@ def build_app(
         return None
 
     return app
+
+
+def _hold_undelivered_answers(deps: Deps, client_for: Any) -> None:
+    """Answers Slack could not take are held in the shared database, so a crash or a
+    restart does not lose them (any process of the bot delivers them later)."""
+    if not hasattr(deps.store, "hold_delivery"):
+        return  # a store without the table (test doubles): memory-only retries
+    deps.redelivery.attach(Journal(deps.store), lambda record: revive(deps, record, client_for))

@@ -249,6 +249,22 @@ def _burst(
     return results
 
 
+def order_kept(acked: list[float], delivered: list[float], slack_ms: float = 5.0) -> float:
+    """Percent of answer pairs delivered in the order their requests were acked: a pair
+    counts as swapped when the later-acked answer arrived first by more than ``slack_ms``
+    (100: strict first-acked, first-answered)."""
+    pairs = swapped = 0
+    tolerance = slack_ms / 1000.0
+    ranked = sorted(zip(acked, delivered, strict=True))
+    for i in range(len(ranked)):
+        for j in range(i + 1, len(ranked)):
+            if ranked[j][0] - ranked[i][0] <= tolerance:
+                continue  # acked at the same moment: no order to keep
+            pairs += 1
+            swapped += ranked[j][1] < ranked[i][1] - tolerance
+    return 100.0 if not pairs else 100.0 * (pairs - swapped) / pairs
+
+
 def process_tree(pid: int) -> list[int]:
     """``pid`` and its descendants (gunicorn's master and its workers)."""
     children: dict[int, list[int]] = {}
@@ -355,6 +371,7 @@ def run(
         for size in bursts:
             acks: list[float] = []
             answers: list[float] = []
+            in_order: list[float] = []
             bad_acks = lost = 0
             for kind in ("slash", "dm"):
                 log(f"burst: {size} {'slash commands' if kind == 'slash' else 'DMs'} at once")
@@ -372,6 +389,8 @@ def run(
 
                 results = _burst(send, size)
                 sent_total += size
+                acked_at: list[float] = []
+                arrived_at: list[float] = []
                 for i, (status, ms, sent) in enumerate(results):
                     if status != 200:
                         bad_acks += 1  # a 401, 500 or dropped connection is not a fast ack
@@ -386,6 +405,9 @@ def run(
                         lost += 1  # never answered
                     else:
                         answers.append((arrived - sent) * 1000.0)
+                        acked_at.append(sent + ms / 1000.0)
+                        arrived_at.append(arrived)
+                in_order.append(order_kept(acked_at, arrived_at))
             waits: list[float] = []
             deadline = time.monotonic() + 5  # a job logs its wait just after it answers
             while len(waits) < len(answers) and time.monotonic() < deadline:
@@ -396,6 +418,7 @@ def run(
             rows.append(Row(f"ack ({size} at once)", acks, "ms", target, bad_acks))
             rows.append(Row(f"answer ({size} at once)", answers, "ms", None, lost))
             rows.append(Row(f"work-pool wait ({size})", waits, "ms", None))
+            rows.append(Row(f"answers in ack order ({size})", in_order, "%", None))
         log(f"steady load: {steady} more answers, 10 at a time...")
         steady_failures = 0
         for start in range(0, steady, 10):
@@ -455,6 +478,8 @@ def format_table(rows: list[Row]) -> str:
     lines = [header, "-" * len(header)]
     for row in rows:
         digits = 2 if row.unit == "s" else 0 if row.unit == "MB" else 1
+        if row.unit == "%":
+            digits = 0
 
         def cell(value: float, digits: int = digits, unit: str = row.unit) -> str:
             return f"{value:>6.{digits}f}{unit:>2}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -44,14 +45,16 @@ def main(settings: Settings, socket: bool | None = None) -> int:
     return run_http(settings)
 
 
-def build_wsgi_app(settings: Settings) -> Any:
-    """Everything a worker process needs: store, coach (loading in the background), Bolt, WSGI."""
+def build_wsgi_app(settings: Settings, *, encoder: Any = None) -> Any:
+    """Everything a worker process needs: store, coach (loading in the background), Bolt, WSGI.
+
+    ``encoder``: a model the master loaded before forking (shared by the workers)."""
     from bot.app import build_app
     from bot.deps import Deps
     from bot.http import SlackWSGI
     from bot.logs import log_fields
 
-    deps = Deps.from_settings(settings)
+    deps = Deps.from_settings(settings, encoder=encoder)
     app = build_app(deps)
     oauth = app.oauth_flow
     deps.logger.info(
@@ -119,6 +122,7 @@ def run_http(settings: Settings) -> int:
 
     if settings.embedding_model != HASHING_MODEL:
         _preimport_model_libraries()
+    shared = shared_encoder(settings)
 
     class CoachServer(BaseApplication):  # type: ignore[misc]
         """gunicorn driven from code: no command-line parsing, our options only."""
@@ -138,8 +142,44 @@ def run_http(settings: Settings) -> int:
             configure_logging(settings)  # in the worker: gunicorn's dictConfig replaced ours
             return self.factory()
 
-    CoachServer(lambda: build_wsgi_app(settings), gunicorn_options(settings)).run()
+    CoachServer(lambda: build_wsgi_app(settings, encoder=shared), gunicorn_options(settings)).run()
     return 0
+
+
+def shared_encoder(settings: Settings) -> Any:
+    """With several workers (``WEB_CONCURRENCY`` > 1), load the model once in the master:
+    the forked workers share its weights copy-on-write instead of holding a copy each.
+
+    Only an ONNX model with one thread per call is loaded before the fork: onnxruntime
+    then starts no thread pool, and a pool's threads would not exist in the children
+    (``COACH_MODEL_THREADS`` > 1 keeps one model per worker). None: each worker loads its
+    own (also when loading here fails: the worker's own load reports the error).
+    """
+    from bot.logs import log_fields
+    from retrieval.embedder import is_onnx_model, load_encoder
+
+    log = logging.getLogger("bot.serve")
+    name = settings.model_name_or_path()
+    if settings.web_concurrency < 2 or not is_onnx_model(name):
+        return None
+    if settings.model_threads > 1:
+        log.info(
+            "each worker loads its own model (COACH_MODEL_THREADS > 1 cannot cross a fork)",
+            extra=log_fields(workers=settings.web_concurrency),
+        )
+        return None
+    try:
+        encoder = load_encoder(name, threads=1)
+    except Exception as exc:
+        log.warning(
+            "could not load the model before forking; each worker loads its own",
+            extra=log_fields(error_type=type(exc).__name__),
+        )
+        return None
+    log.info(
+        "model loaded once for all workers", extra=log_fields(workers=settings.web_concurrency)
+    )
+    return encoder
 
 
 def _preimport_model_libraries() -> None:

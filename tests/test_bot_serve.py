@@ -288,6 +288,7 @@ def test_slack_bench_drives_the_real_bot_and_prints_a_table(tmp_path: Path) -> N
         "ack (20 at once)",
         "answer (20 at once)",
         "work-pool wait (20)",
+        "answers in ack order (20)",
         "PSS after 52 answers",
         "PSS growth over idle",
     ]
@@ -295,11 +296,23 @@ def test_slack_bench_drives_the_real_bot_and_prints_a_table(tmp_path: Path) -> N
     assert counts["cold start to healthy"] == 2 and counts["cold start to 1st answer"] == 2
     assert counts["ack (20 at once)"] == 40 and counts["answer (20 at once)"] == 40
     assert counts["work-pool wait (20)"] >= 40  # every job logs its wait
+    assert counts["answers in ack order (20)"] == 2  # one figure per kind (slash, DM)
+    assert all(0 <= pct <= 100 for pct in rows[5].samples)
     assert sum(row.failures for row in rows) == 0
     assert all(sample >= 0 for row in rows for sample in row.samples)
     assert 20 < rows[-2].samples[0] < 2000  # MB of the master and its worker
     table = bench_slack.format_table(rows)
     assert "p95" in table and "cold start to healthy" in table and "failed" in table
+
+
+def test_answer_order_counts_pairs_answered_out_of_ack_order() -> None:
+    from bot.bench_slack import order_kept
+
+    assert order_kept([1.0, 2.0, 3.0], [1.5, 2.5, 3.5]) == 100.0
+    assert order_kept([1.0, 2.0, 3.0], [3.5, 2.5, 1.5]) == 0.0
+    assert order_kept([1.0, 2.0, 3.0], [2.5, 1.5, 3.5]) == pytest.approx(200 / 3)
+    assert order_kept([1.0, 1.001], [2.0, 1.0]) == 100.0  # acked together: no order to keep
+    assert order_kept([], []) == 100.0
 
 
 def test_slack_bench_counts_a_refused_ack_and_a_lost_answer_as_failures() -> None:
@@ -316,11 +329,11 @@ def test_only_connections_refused_before_sending_are_retried_blindly() -> None:
     checks the conversation first); a refused connection never reached Slack."""
     import urllib.error
 
-    from bot.app import _is_timeout
+    from bot.slack_client import is_timeout
 
-    assert _is_timeout(TimeoutError("read timed out"))
-    assert _is_timeout(urllib.error.URLError(TimeoutError("timed out")))
-    assert not _is_timeout(ConnectionRefusedError(111, "Connection refused"))
-    assert not _is_timeout(urllib.error.URLError(ConnectionRefusedError(111, "refused")))
+    assert is_timeout(TimeoutError("read timed out"))
+    assert is_timeout(urllib.error.URLError(TimeoutError("timed out")))
+    assert not is_timeout(ConnectionRefusedError(111, "Connection refused"))
+    assert not is_timeout(urllib.error.URLError(ConnectionRefusedError(111, "refused")))
     http_error = urllib.error.HTTPError("https://x", 404, "Not Found", None, None)  # type: ignore[arg-type]
-    assert not _is_timeout(http_error)  # its .reason is a string, not an error
+    assert not is_timeout(http_error)  # its .reason is a string, not an error

@@ -27,6 +27,7 @@ OUR_TABLES = {
     "slack_installations",
     "slack_bots",
     "slack_oauth_states",
+    "pending_deliveries",
 }
 
 
@@ -75,6 +76,25 @@ def test_downgrade_to_empty_and_upgrade_again(db_url: str) -> None:
         assert not set(inspect(opened.engine).get_table_names()) & OUR_TABLES
         migrations.upgrade(opened.engine)
         assert opened.claim_event("Ev-before") is True  # a fresh, empty table again
+    finally:
+        opened.close()
+
+
+def test_a_database_of_the_first_release_upgrades_and_keeps_its_rows(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrations.upgrade(engine, "0001_initial")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO processed_events (event_id, received_at) VALUES ('Ev0', :t)"),
+            {"t": "2026-11-01 10:00:00"},
+        )
+    assert "pending_deliveries" not in inspect(engine).get_table_names()
+    engine.dispose()
+    opened = Store.from_url(db_url)
+    try:
+        assert migrations.current_revision(opened.engine) == "0002_pending_deliveries"
+        assert "pending_deliveries" in inspect(opened.engine).get_table_names()
+        assert opened.claim_event("Ev0") is False  # the old row is still there
     finally:
         opened.close()
 
@@ -155,10 +175,12 @@ def test_migration_scripts_ship_with_the_package() -> None:
 def test_operator_command_upgrades_and_shows_the_revision(
     sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    head = migrations.head_revision()
+    assert head == "0002_pending_deliveries"
     assert migrations.main(["current", "--url", sqlite_url]) == 0
-    assert ": None (head: 0001_initial)" in capsys.readouterr().out
+    assert f": None (head: {head})" in capsys.readouterr().out
     assert migrations.main(["upgrade", "--url", sqlite_url]) == 0
-    assert capsys.readouterr().out.strip().endswith("is at 0001_initial")
+    assert capsys.readouterr().out.strip().endswith(f"is at {head}")
 
 
 def test_a_database_from_a_newer_release_is_a_clear_error(db_url: str) -> None:

@@ -10,8 +10,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
+from bot.delivery import Where, deliver, respond_url
 from bot.deps import Deps
-from bot.listeners.common import UNEXPECTED, Where, after_ack, deliver, lookup, respond_url
+from bot.listeners.common import UNEXPECTED, after_ack, lookup
 from bot.logs import log_fields
 from bot.render import Message
 from retrieval.errors import CoachError, UnknownTip

@@ -7,8 +7,9 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
+from bot.delivery import Where
 from bot.deps import Deps
-from bot.listeners.common import Where, after_ack, answer_event, claim
+from bot.listeners.common import after_ack, answer_event, claim
 from bot.slack_text import plain_text
 
 #: Message subtypes that are still a rep talking to us (everything else: edits, joins, bots...).

@@ -11,9 +11,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
+from bot.delivery import deliver
 from bot.deps import Deps
 from bot.listeners.actions import button_data, reply_target
-from bot.listeners.common import after_ack, deliver
+from bot.listeners.common import after_ack
 from bot.logs import log_fields
 
 THANKS_UP = "Thanks! Glad it helped."

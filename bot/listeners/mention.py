@@ -9,8 +9,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
+from bot.delivery import Where, deliver
 from bot.deps import Deps
-from bot.listeners.common import UNEXPECTED, Where, after_ack, answer_event, claim, deliver
+from bot.listeners.common import UNEXPECTED, after_ack, answer_event, claim
 from bot.listeners.dm import is_rep_message
 from bot.logs import log_fields
 from bot.slack_text import is_chatter, mentions_someone_else, mentions_user, plain_text

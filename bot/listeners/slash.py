@@ -9,8 +9,9 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import render
+from bot.delivery import Where, deliver
 from bot.deps import Deps
-from bot.listeners.common import HELP_WORDS, Where, after_ack, deliver, lookup
+from bot.listeners.common import HELP_WORDS, after_ack, lookup
 from bot.logs import log_fields
 from bot.slack_text import plain_text
 

@@ -167,6 +167,20 @@ class GuardedStore:
     def recent_queries(self, **kwargs: Any) -> list[Any]:
         return list(self._call("recent_queries", lambda s: s.recent_queries(**kwargs)))
 
+    # Answers waiting for Slack (bot.redelivery): same deadlines, no write-behind (the
+    # redelivery thread keeps them in memory meanwhile).
+    def hold_delivery(self, key: str, **kwargs: Any) -> bool:
+        return bool(self._call("hold_delivery", lambda s: s.hold_delivery(key, **kwargs)))
+
+    def claim_deliveries(self, owner: str, **kwargs: Any) -> list[Any]:
+        return list(self._call("claim_deliveries", lambda s: s.claim_deliveries(owner, **kwargs)))
+
+    def release_delivery(self, key: str, **kwargs: Any) -> None:
+        self._call("release_delivery", lambda s: s.release_delivery(key, **kwargs))
+
+    def forget_delivery(self, key: str) -> None:
+        self._call("forget_delivery", lambda s: s.forget_delivery(key))
+
     def __getattr__(self, name: str) -> Any:
         """Everything else (weekly, reports, OAuth stores) goes to the store as it is."""
         store = self.__dict__.get("_store")

@@ -125,6 +125,21 @@ weekly_posts = Table(
     Index("ix_weekly_posts_channel_tip", "channel", "tip_id"),
 )
 
+pending_deliveries = Table(
+    "pending_deliveries",
+    metadata,
+    # An answer Slack did not take yet (see bot.redelivery); the key is derived from the
+    # request and the message, so the same answer is never queued (or posted) twice.
+    Column("key", String(64), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("team_id", String(32)),
+    Column("owner", String(64), nullable=False),  # the process retrying it now
+    Column("lease_until", UTCDateTime(), nullable=False),  # after this, any process may
+    Column("attempts", Integer, nullable=False),
+    Column("record", JSON, nullable=False),  # where + message (user text redacted)
+    Index("ix_pending_deliveries_lease", "lease_until"),
+)
+
 # slack-sdk's own tables, built by slack-sdk so the names and columns are exactly its own.
 slack_installations = SQLAlchemyInstallationStore.build_installations_table(
     metadata, SLACK_INSTALLATIONS

@@ -30,6 +30,7 @@ from bot.storage.errors import StorageError, UnknownRecord
 from bot.storage.redact import redact, redact_optional
 from bot.storage.schema import (
     feedback,
+    pending_deliveries,
     processed_events,
     query_log,
     slack_bots,
@@ -113,6 +114,17 @@ class WeeklyRow:
     claimed_at: datetime
     posted_at: datetime | None
     ts: str | None
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    """An answer waiting for Slack (see :mod:`bot.redelivery`)."""
+
+    key: str
+    team_id: str | None
+    created_at: datetime
+    attempts: int
+    record: dict[str, Any]
 
 
 def _query_row(row: Any) -> QueryRow:
@@ -631,6 +643,86 @@ class Store:
             return [_weekly_row(row) for row in conn.execute(stmt)]
 
     # -- Slack installations (multi-workspace) ------------------------------------------
+
+    # -- answers waiting for Slack ------------------------------------------------------
+
+    def hold_delivery(
+        self,
+        key: str,
+        *,
+        team_id: str | None,
+        record: dict[str, Any],
+        owner: str,
+        lease: timedelta,
+        now: datetime | None = None,
+    ) -> bool:
+        """Keep an undelivered answer until it is delivered; ``owner`` retries it until the
+        lease ends, then any process may. False when the same answer is already held."""
+        moment = _now(now)
+        return self._insert_once(
+            pending_deliveries,
+            {
+                "key": key,
+                "created_at": moment,
+                "team_id": team_id,
+                "owner": owner,
+                "lease_until": moment + lease,
+                "attempts": 0,
+                "record": record,
+            },
+        )
+
+    def claim_deliveries(
+        self, owner: str, *, lease: timedelta, limit: int = 20, now: datetime | None = None
+    ) -> list[PendingDelivery]:
+        """Take over held answers whose lease ended (their process died or gave up for now),
+        oldest first; each is claimed by exactly one process."""
+        moment = _now(now)
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(pending_deliveries)
+                .where(pending_deliveries.c.lease_until < moment)
+                .order_by(pending_deliveries.c.created_at)
+                .limit(limit)
+            ).all()
+        claimed: list[PendingDelivery] = []
+        for row in rows:
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    update(pending_deliveries)
+                    .where(
+                        pending_deliveries.c.key == row.key,
+                        pending_deliveries.c.lease_until < moment,  # nobody took it meanwhile
+                    )
+                    .values(owner=owner, lease_until=moment + lease)
+                ).rowcount
+            if taken == 1:
+                claimed.append(
+                    PendingDelivery(
+                        row.key, row.team_id, row.created_at, int(row.attempts), dict(row.record)
+                    )
+                )
+        return claimed
+
+    def release_delivery(self, key: str, *, attempts: int, retry_at: datetime) -> None:
+        """Not delivered yet: any process may try again from ``retry_at``."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pending_deliveries)
+                .where(pending_deliveries.c.key == key)
+                .values(attempts=attempts, lease_until=retry_at)
+            )
+
+    def forget_delivery(self, key: str) -> None:
+        """Delivered (or given up on): drop it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(pending_deliveries).where(pending_deliveries.c.key == key))
+
+    def pending_delivery_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(pending_deliveries)).scalar_one()
+            )
 
     def installation_store(self, client_id: str) -> SQLAlchemyInstallationStore:
         """slack-sdk's installation store on this database (tables made by our migrations)."""

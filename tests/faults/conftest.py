@@ -12,15 +12,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_fixtures import BOT_TOKEN, BotHarness, make_settings, shared_coach
+from bot_fixtures import BOT_TOKEN, SIGNING_SECRET, BotHarness, make_settings, shared_coach
 from fake_slack import FakeSlack
 
 from bot.app import build_app
@@ -167,3 +169,64 @@ def wait_until(predicate: Any, timeout: float = 10.0, step: float = 0.02) -> boo
             return True
         time.sleep(step)
     return predicate()
+
+
+@dataclass
+class ServerProcess:
+    """``python -m bot.serve --http`` as its own process group (so it can be killed whole)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """A crash: SIGKILL to the master and its workers, no shutdown code runs."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+
+
+@contextlib.contextmanager
+def server_process(slack: FakeSlack, data_dir: Path, **env: str) -> Iterator[ServerProcess]:
+    """The bot as production runs it (gunicorn, fast hashing encoder), healthy on return."""
+    port = free_port()
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("COACH_")},
+        "PORT": str(port),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "COACH_EMBEDDING_MODEL": "hashing",
+        "COACH_DATA_DIR": str(data_dir),
+        "COACH_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.serve", "--http"],
+        env=environment,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server = ServerProcess(process, port)
+    try:
+        assert wait_until(server.healthy, timeout=60, step=0.1), "the bot did not become healthy"
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()

@@ -7,10 +7,9 @@ store wiring) through one fault and prints what it measured: answered / doubled 
 from __future__ import annotations
 
 import json
-import os
 import socket
+import sqlite3
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -21,7 +20,6 @@ import pytest
 from bot_fixtures import (
     BOT_TOKEN,
     DM_CHANNEL,
-    SIGNING_SECRET,
     SlowCoach,
     post_slash_over_http,
     shared_coach,
@@ -32,7 +30,7 @@ from fake_slack import FakeSlack
 from bot import render
 from bot.storage import Store
 
-from .conftest import Postgres, free_port, production_bot, report, wait_until
+from .conftest import Postgres, production_bot, report, server_process, wait_until
 
 SUPERVISOR = "customer wants to talk to the supervisor"
 pytestmark = pytest.mark.timeout(120)
@@ -239,46 +237,17 @@ def test_postgres_frozen_costs_each_answer_at_most_the_deadline(
 
 
 def test_slow_connections_cannot_starve_the_server(tmp_path: Path) -> None:
-    with FakeSlack(token=BOT_TOKEN) as slack:
-        port = free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("COACH_")},
-            "PORT": str(port),
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url,
-            "COACH_EMBEDDING_MODEL": "hashing",
-            "COACH_DATA_DIR": str(tmp_path / "var"),
-            "COACH_LOG_LEVEL": "WARNING",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "bot.serve", "--http"],
-            env=env,
-            cwd=Path(__file__).resolve().parents[2],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    with FakeSlack(token=BOT_TOKEN) as slack, server_process(slack, tmp_path / "var") as server:
         slow: list[socket.socket] = []
         try:
-
-            def healthy() -> bool:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                        return r.status == 200
-                except OSError:
-                    return False
-
-            assert wait_until(healthy, timeout=60, step=0.1)
             for _ in range(64):  # headers sent slowly, never finished
-                sock = socket.create_connection(("127.0.0.1", port))
+                sock = socket.create_connection(("127.0.0.1", server.port))
                 sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n")
                 slow.append(sock)
             time.sleep(0.5)
             acks = []
             for n in range(10):
-                status, ms = post_slash_over_http(
-                    f"http://127.0.0.1:{port}", slack, SUPERVISOR, name=f"slow-{n}"
-                )
+                status, ms = post_slash_over_http(server.url, slack, SUPERVISOR, name=f"slow-{n}")
                 assert status == 200
                 acks.append(ms)
             assert wait_until(lambda: len(slack.calls("response_url")) == 10, timeout=20)
@@ -288,8 +257,47 @@ def test_slow_connections_cannot_starve_the_server(tmp_path: Path) -> None:
         finally:
             for sock in slow:
                 sock.close()
-            server.terminate()
-            server.wait(30)
+
+
+# -- a crash ---------------------------------------------------------------------------------------
+
+
+def _held(database: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(database) as db:
+        return list(db.execute("SELECT key, attempts FROM pending_deliveries"))
+
+
+def test_an_answer_slack_did_not_take_survives_a_crash_and_goes_out_once(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    database = data_dir / "coach.sqlite3"
+    with FakeSlack(token=BOT_TOKEN) as slack:
+        slack.fail("response_url", times=10_000, status=500)  # Slack is down for this one
+        with server_process(slack, data_dir) as first:
+            status, _ = post_slash_over_http(first.url, slack, SUPERVISOR, name="crash")
+            assert status == 200
+            assert wait_until(lambda: len(_held(database)) == 1, timeout=20)
+            first.kill()  # SIGKILL: no drain, no shutdown hook
+        assert slack.delivered("response_url") == []
+        slack.reset()  # Slack is back
+        with sqlite3.connect(database) as db:  # time passes: the dead process's lease runs out
+            db.execute("UPDATE pending_deliveries SET lease_until = '2000-01-01 00:00:00'")
+        started = time.perf_counter()
+        with server_process(slack, data_dir):
+            assert wait_until(lambda: len(slack.delivered("response_url")) >= 1, timeout=30)
+            took = time.perf_counter() - started
+            slack.wait_idle(quiet=1.0)
+            delivered = slack.delivered("response_url")
+            assert wait_until(lambda: _held(database) == [], timeout=10)
+    report(
+        "answer held when Slack was down, process SIGKILLed, restarted",
+        answered=len(delivered),
+        doubled=len(delivered) - 1,
+        lost=int(not delivered),
+        delivered_after_restart_s=round(took, 2),
+    )
+    assert len(delivered) == 1
+    assert "When They Want the Supervisor" in delivered[0].all_text()
+    assert delivered[0].body.get("replace_original") in (True, "true")
 
 
 # -- a full disk ---------------------------------------------------------------------------------
