@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +17,8 @@ from storage_fixtures import answered, declined
 
 from bot.report import (
     BadSince,
+    PlotUnavailable,
+    Report,
     admin_summary,
     build_report,
     describe_period,
@@ -21,6 +26,7 @@ from bot.report import (
     main,
     normalise,
     parse_since,
+    write_plot,
 )
 from bot.storage import QueryRow, Store
 from config.settings import Settings, load_settings
@@ -352,3 +358,55 @@ def test_main_reports_an_unwritable_chart_path(seeded_settings: Settings, tmp_pa
         == 1
     )
     assert "cannot write the chart" in errors.file.getvalue()  # type: ignore[attr-defined]
+
+
+# -- without the [plot] extra ---------------------------------------------------------------
+
+
+@pytest.fixture
+def no_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Import matplotlib as if the optional [plot] extra were not installed.
+
+    None in ``sys.modules`` makes an import fail; already imported submodules are blocked
+    too, or ``from matplotlib.figure import Figure`` would still find them.
+    """
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for name in [n for n in sys.modules if n.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+@pytest.mark.usefixtures("no_matplotlib")
+def test_write_plot_without_matplotlib_says_what_to_install(tmp_path: Path) -> None:
+    empty = Report(NOW - timedelta(days=7), NOW, 0, 0, 0, None, None, (), (), (), (), ())
+    chart = tmp_path / "charts" / "lookups.png"
+    with pytest.raises(PlotUnavailable, match=re.escape("pip install 'tip-coach[plot]'")):
+        write_plot(empty, chart)
+    assert not chart.parent.exists()  # nothing created before the error
+
+
+@pytest.mark.usefixtures("no_matplotlib")
+def test_main_without_matplotlib_prints_the_install_hint(
+    seeded_settings: Settings, tmp_path: Path
+) -> None:
+    chart = tmp_path / "lookups.png"
+    console, errors = _console(), _console()
+    assert main(seeded_settings, plot=chart, console=console, err_console=errors) == 2
+    assert errors.file.getvalue() == (  # type: ignore[attr-defined]
+        "Error: --plot needs matplotlib: pip install 'tip-coach[plot]'.\n"
+    )
+    assert console.file.getvalue() == ""  # type: ignore[attr-defined]
+    assert not chart.exists()
+
+
+def test_importing_the_report_loads_neither_rich_nor_matplotlib() -> None:
+    """The App Home imports bot.report for admin_summary: no terminal or chart library."""
+    probe = "import sys, bot.report; print(sorted({'rich', 'matplotlib'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parent.parent,  # this checkout's bot, not an installed one
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert result.stdout.strip() == "[]"

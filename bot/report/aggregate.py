@@ -1,29 +1,23 @@
-"""The gap report: what reps asked, what the coach could not answer, which tips helped.
+"""The gap report as data: lookups and feedback rows in, a :class:`Report` out.
 
-``coach report [--since 7d] [--json] [--plot FILE.png]`` calls :func:`main`. The numbers
-come from the (already redacted) query log and feedback in the store;
-:func:`build_report` is pure data so tests, the CLI and the App Home
-(:func:`admin_summary`) share it.
+The numbers come from the (already redacted) query log and feedback in the store.
+Nothing here prints or draws, so tests, the CLI (``bot.report.cli``) and the App Home
+(:func:`admin_summary`) share it without loading rich or matplotlib.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from bot.storage import FeedbackRow, QueryRow, Store
-    from config.settings import Settings
 
 #: How many situations the report lists, and how many examples per gap.
 TOP_SITUATIONS = 10
@@ -171,6 +165,8 @@ def _similar(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class SurfaceStats:
+    """Lookups from one surface (dm, mention, slash...): where reps ask and how well it goes."""
+
     surface: str
     lookups: int
     answered: int
@@ -190,6 +186,8 @@ class SurfaceStats:
 
 @dataclass(frozen=True)
 class DayStats:
+    """One UTC date of the period, kept even when empty so the chart has no holes."""
+
     day: date
     lookups: int
     answered: int
@@ -228,6 +226,8 @@ class Gap:
 
 @dataclass(frozen=True)
 class Helpfulness:
+    """The 👍/👎 votes on one tip, with what the 👎 voters said was wrong."""
+
     tip_id: str
     title: str | None
     up: int
@@ -253,6 +253,8 @@ class Helpfulness:
 
 @dataclass(frozen=True)
 class Report:
+    """Everything the report shows for ``[start, end)``; ``to_json`` is the ``--json`` output."""
+
     start: datetime
     end: datetime
     lookups: int
@@ -442,212 +444,3 @@ def admin_summary(
         name = _quote(worst.title or worst.tip_id, 50)
         lines.append(f"Least helpful: {name} ({worst.up} 👍 / {worst.down} 👎).")
     return lines
-
-
-# -- output ----------------------------------------------------------------------------
-
-
-def render(report: Report, console: Console, since: timedelta) -> None:
-    """Readable tables for the terminal."""
-    from rich.table import Table
-
-    period = describe_period(since)
-    console.print(
-        f"[bold]Tip Coach report[/bold]: last {period} "
-        f"({report.start:%Y-%m-%d %H:%M} → {report.end:%Y-%m-%d %H:%M} UTC)"
-    )
-    if not report.lookups:
-        console.print(f"No lookups in the last {period}.")
-    else:
-        latency = (
-            f"; latency p50 {report.latency_p50_ms:.0f} ms, p95 {report.latency_p95_ms:.0f} ms"
-            if report.latency_p50_ms is not None and report.latency_p95_ms is not None
-            else ""
-        )
-        console.print(
-            f"{report.lookups} lookups, {report.answered} answered ({report.answered_rate:.0%}), "
-            f"{report.unanswered} without a confident answer, {report.errors} failed{latency}."
-        )
-
-        table = Table(title="Lookups per surface", title_justify="left")
-        table.add_column("Surface")
-        table.add_column("Lookups", justify="right")
-        table.add_column("Answered", justify="right")
-        table.add_column("Rate", justify="right")
-        for s in report.surfaces:
-            table.add_row(s.surface, str(s.lookups), str(s.answered), f"{s.answered_rate:.0%}")
-        console.print(table)
-
-        table = Table(title="Top situations", title_justify="left")
-        table.add_column("#", justify="right")
-        table.add_column("Situation (redacted)", overflow="fold")
-        table.add_column("Answered", justify="right")
-        table.add_column("Tip", overflow="fold")
-        for s in report.top_situations:
-            table.add_row(
-                str(s.count), _plain(s.text), f"{s.answered}/{s.count}", _plain(s.title or "—")
-            )
-        console.print(table)
-
-        table = Table(
-            title="No confident answer, by nearest tip (what to write next)", title_justify="left"
-        )
-        table.add_column("#", justify="right")
-        table.add_column("Nearest tip", overflow="fold")
-        table.add_column("What reps asked", overflow="fold")
-        for gap in report.gaps:
-            examples = "\n".join(f"{s.count}× {_plain(s.text)}" for s in gap.situations)
-            table.add_row(
-                str(gap.count), _plain(gap.title or gap.tip_id or "(no tip close)"), examples
-            )
-        if not report.gaps:
-            table.add_row("0", "—", "Every lookup got a confident answer.")
-        console.print(table)
-
-    table = Table(title="Helpfulness per tip", title_justify="left")
-    table.add_column("Tip", overflow="fold")
-    table.add_column("👍", justify="right")
-    table.add_column("👎", justify="right")
-    table.add_column("Helpful", justify="right")
-    table.add_column("What was wrong (redacted)", overflow="fold")
-    for h in report.helpfulness:
-        table.add_row(
-            _plain(h.title or h.tip_id),
-            str(h.up),
-            str(h.down),
-            f"{h.ratio:.0%}",
-            "\n".join(_plain(c) for c in h.comments[:3]),
-        )
-    if not report.helpfulness:
-        table.add_row("—", "0", "0", "—", "No 👍/👎 in this period.")
-    console.print(table)
-
-
-def _plain(text: str) -> str:
-    """Rep text as literal text: rich must not read "[bold]" in it as markup."""
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def write_plot(report: Report, path: Path) -> Path:
-    """A PNG: lookups per day (answered and not) above, the answered rate per day below."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, DateFormatter, DayLocator
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
-
-    days = [d.day for d in report.days]
-    answered = [d.answered for d in report.days]
-    others = [d.lookups - d.answered for d in report.days]
-    rates = [
-        d.answered_rate * 100 if d.answered_rate is not None else float("nan") for d in report.days
-    ]
-
-    width = max(7.0, min(12.0, 0.25 * len(days) + 5))
-    figure = Figure(figsize=(width, 5.6), dpi=110, layout="constrained")
-    FigureCanvasAgg(figure)
-    counts_ax, rate_ax = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    counts_ax.bar(days, answered, color="#2e7d32", label="answered")
-    counts_ax.bar(
-        days, others, bottom=answered, color="#f9a825", label="no confident answer or failed"
-    )
-    counts_ax.set_ylabel("lookups")
-    counts_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    counts_ax.set_ylim(0, max([d.lookups for d in report.days] + [1]) * 1.1)
-    counts_ax.grid(axis="y", alpha=0.3)
-    counts_ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, fontsize=8, frameon=False)
-
-    marker = "o" if len(days) <= 60 else None
-    rate_ax.plot(days, rates, color="#1565c0", marker=marker, linewidth=2)
-    rate_ax.set_ylim(0, 105)
-    rate_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    rate_ax.set_ylabel("answered")
-    rate_ax.grid(axis="y", alpha=0.3)
-    if len(days) <= 16:
-        rate_ax.xaxis.set_major_locator(DayLocator())
-        rate_ax.xaxis.set_major_formatter(DateFormatter("%a\n%b %d"))
-    else:
-        locator = AutoDateLocator(maxticks=12)
-        rate_ax.xaxis.set_major_locator(locator)
-        rate_ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    if not report.lookups:
-        counts_ax.text(
-            0.5,
-            0.5,
-            "No lookups in this period",
-            ha="center",
-            va="center",
-            transform=counts_ax.transAxes,
-            fontsize=12,
-            color="#555555",
-        )
-
-    summary = (
-        f"{report.lookups} lookups, {report.answered_rate:.0%} answered"
-        if report.lookups
-        else "no lookups"
-    )
-    figure.suptitle(
-        f"Tip Coach lookups per day, {report.start:%Y-%m-%d} to {report.end:%Y-%m-%d}: {summary}",
-        fontsize=11,
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
-    return path
-
-
-def main(
-    settings: Settings,
-    since: str = "7d",
-    as_json: bool = False,
-    plot: Path | None = None,
-    console: Console | None = None,
-    err_console: Console | None = None,
-) -> int:
-    """``coach report``: 0 on success, 2 for a bad argument, 1 when the store or plot fails.
-
-    The report goes to ``console`` (stdout), error messages to ``err_console`` (stderr).
-    """
-    from rich.console import Console
-
-    out = console or Console()
-    err = err_console or Console(stderr=True, highlight=False)
-    try:
-        period = parse_since(since)
-    except BadSince as exc:
-        err.print(f"[red]Error:[/red] {_plain(str(exc))}")
-        return 2
-
-    from bot.storage import StorageError, Store
-
-    try:
-        with Store.open(settings) as store:
-            report = build_report(store, period, datetime.now(UTC))
-    except StorageError as exc:
-        err.print(f"[red]Error:[/red] {_plain(str(exc))}")
-        return 1
-
-    if plot is not None:
-        if plot.suffix.lower() != ".png":
-            err.print(f"[red]Error:[/red] --plot writes a PNG; name the file like {plot.stem}.png.")
-            return 2
-        try:
-            import matplotlib  # noqa: F401  (an optional extra: say so before any work)
-        except ImportError:
-            err.print("[red]Error:[/red] --plot needs matplotlib: pip install 'tip-coach[plot]'.")
-            return 2
-        try:
-            write_plot(report, plot)
-        except OSError as exc:
-            err.print(f"[red]Error:[/red] cannot write the chart to {plot}: {exc.strerror or exc}.")
-            return 1
-
-    if as_json:
-        out.file.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
-        out.file.flush()
-    else:
-        render(report, out, period)
-        if plot is not None:
-            out.print(f"Chart written to {plot}.")
-    return 0
