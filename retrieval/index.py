@@ -235,6 +235,8 @@ def save_index(data: IndexData, index_dir: Path) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
         pointer = index_dir / f".CURRENT.{os.getpid()}"
         _fsync_write(pointer, name.encode())
+        if (index_dir / "CURRENT").is_dir():  # damaged by hand: a file cannot replace it
+            shutil.rmtree(index_dir / "CURRENT", ignore_errors=True)
         os.replace(pointer, index_dir / "CURRENT")
         data.stamp = stamp
     finally:
@@ -334,10 +336,13 @@ def load_index(index_dir: Path) -> IndexData:
         raise IndexCorrupt(
             f"the index in {index_dir} cannot be read ({exc}); run `coach index --rebuild`"
         ) from exc
+    tip_ids = {tip.id for tip in tips}
     if (
         vectors.ntotal != len(units)
         or vectors.d != stamp.get("dim")
         or background.shape[-1] != vectors.d
+        or any(chunk.tip_id not in tip_ids for chunk in chunks)
+        or any(not 0 <= unit.chunk < len(chunks) for unit in units)
     ):
         raise IndexCorrupt(f"the index in {index_dir} is inconsistent; run `coach index --rebuild`")
     return IndexData(tips, chunks, units, vectors, stamp, background)

@@ -275,7 +275,7 @@ def test_a_broken_index_costs_only_the_tip(tmp_path: Path) -> None:
         try:
             view = open_home(bot)
         finally:
-            store.close()
+            deps.close(grace=1)  # stops the loader's retries (and closes the store)
     assert_within_limits(view)
     assert "No tip index yet: run `coach index`." in section(view, render.HOME_TIP_HEADER)
     assert "angry caller" in section(view, "Your recent lookups")

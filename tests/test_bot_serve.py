@@ -337,3 +337,44 @@ def test_only_connections_refused_before_sending_are_retried_blindly() -> None:
     assert not is_timeout(urllib.error.URLError(ConnectionRefusedError(111, "refused")))
     http_error = urllib.error.HTTPError("https://x", 404, "Not Found", None, None)  # type: ignore[arg-type]
     assert not is_timeout(http_error)  # its .reason is a string, not an error
+
+
+@pytest.mark.model
+def test_several_workers_share_one_model_loaded_before_the_fork(tmp_path: Path) -> None:
+    """WEB_CONCURRENCY > 1: the master loads the ONNX model once; a forked worker encodes
+    with it (from several threads) exactly as the master would."""
+    import os
+    import threading
+
+    import numpy as np
+
+    from bot.serve import shared_encoder
+
+    one = load_settings(data_dir=tmp_path, _env_file=None)
+    assert shared_encoder(one) is None  # one worker: it loads its own, nothing to share
+    threaded = load_settings(data_dir=tmp_path, web_concurrency=2, model_threads=2, _env_file=None)
+    assert shared_encoder(threaded) is None  # a thread pool would not survive the fork
+    hashing = load_settings(
+        data_dir=tmp_path, web_concurrency=2, embedding_model="hashing", _env_file=None
+    )
+    assert shared_encoder(hashing) is None
+    encoder = shared_encoder(load_settings(data_dir=tmp_path, web_concurrency=2, _env_file=None))
+    assert encoder is not None
+    texts = ["customer wants the supervisor", "refund is late"]
+    expected = encoder.encode(texts)
+    pid = os.fork()
+    if pid == 0:  # the worker
+        results: list[bool] = []
+
+        def encode() -> None:
+            for _ in range(5):
+                results.append(bool(np.allclose(encoder.encode(texts), expected, atol=1e-5)))
+
+        threads = [threading.Thread(target=encode) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        os._exit(0 if len(results) == 15 and all(results) else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

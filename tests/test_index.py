@@ -87,6 +87,35 @@ def test_corrupt_index_is_reported_and_rebuilt(corpus: Path, tmp_path: Path, vic
     load_index(index_dir)  # the rebuilt one reads back cleanly
 
 
+def test_a_current_pointer_that_is_a_directory_is_rebuilt(corpus: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    open_index(corpus, index_dir, HashingEncoder())
+    (index_dir / "CURRENT").unlink()
+    (index_dir / "CURRENT").mkdir()
+    data, report = open_index(corpus, index_dir, HashingEncoder())
+    assert report.status == "rebuilt-corrupt" and len(data.tips) == 53
+    assert (index_dir / "CURRENT").is_file()
+
+
+def test_consistent_files_naming_an_unknown_tip_are_corrupt(corpus: Path, tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    index_dir = tmp_path / "index"
+    open_index(corpus, index_dir, HashingEncoder())
+    live = index_dir / (index_dir / "CURRENT").read_text()
+    meta = json.loads((live / "meta.json").read_text())
+    meta["tips"][0]["id"] = "a-tip-nobody-wrote"
+    (live / "meta.json").write_text(json.dumps(meta))
+    stamp = json.loads((live / "stamp.json").read_text())
+    stamp["sha256"]["meta.json"] = hashlib.sha256((live / "meta.json").read_bytes()).hexdigest()
+    (live / "stamp.json").write_text(json.dumps(stamp))
+    with pytest.raises(IndexCorrupt, match="inconsistent"):
+        load_index(index_dir)
+    _, report = open_index(corpus, index_dir, HashingEncoder())
+    assert report.status == "rebuilt-corrupt"
+
+
 def test_missing_index_without_build(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(IndexMissing, match="coach index"):
         open_index(corpus, tmp_path / "index", HashingEncoder(), build=False)

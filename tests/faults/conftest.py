@@ -189,6 +189,13 @@ class ServerProcess:
         except OSError:
             return False
 
+    def listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
     def kill(self) -> None:
         """A crash: SIGKILL to the master and its workers, no shutdown code runs."""
         with contextlib.suppress(ProcessLookupError):
@@ -197,8 +204,11 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def server_process(slack: FakeSlack, data_dir: Path, **env: str) -> Iterator[ServerProcess]:
-    """The bot as production runs it (gunicorn, fast hashing encoder), healthy on return."""
+def server_process(
+    slack: FakeSlack, data_dir: Path, *, wait_healthy: bool = True, **env: str
+) -> Iterator[ServerProcess]:
+    """The bot as production runs it (gunicorn, fast hashing encoder), healthy on return
+    unless ``wait_healthy`` is False (then: listening)."""
     port = free_port()
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("COACH_")},
@@ -221,7 +231,10 @@ def server_process(slack: FakeSlack, data_dir: Path, **env: str) -> Iterator[Ser
     )
     server = ServerProcess(process, port)
     try:
-        assert wait_until(server.healthy, timeout=60, step=0.1), "the bot did not become healthy"
+        if wait_healthy:
+            assert wait_until(server.healthy, timeout=60, step=0.1), "the bot is not healthy"
+        else:
+            assert wait_until(server.listening, timeout=60, step=0.05), "the bot is not up"
         yield server
     finally:
         if process.poll() is None:

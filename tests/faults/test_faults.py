@@ -6,11 +6,13 @@ store wiring) through one fault and prints what it measured: answered / doubled 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -298,6 +300,121 @@ def test_an_answer_slack_did_not_take_survives_a_crash_and_goes_out_once(tmp_pat
     assert len(delivered) == 1
     assert "When They Want the Supervisor" in delivered[0].all_text()
     assert delivered[0].body.get("replace_original") in (True, "true")
+
+
+# -- the index ----------------------------------------------------------------------------------
+
+
+def _health(server: Any) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _truncate_vectors(index: Path) -> None:
+    live = index / (index / "CURRENT").read_text()
+    vectors = live / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:100])
+
+
+def _current_is_a_directory(index: Path) -> None:
+    (index / "CURRENT").unlink()
+    (index / "CURRENT").mkdir()
+
+
+def _current_points_nowhere(index: Path) -> None:
+    (index / "CURRENT").write_text("v-does-not-exist")
+
+
+def _unknown_tip_with_valid_checksums(index: Path) -> None:
+    """Consistent files (checksums recomputed) that name a tip no chunk knows."""
+    live = index / (index / "CURRENT").read_text()
+    meta = json.loads((live / "meta.json").read_text())
+    meta["tips"][0]["id"] = "a-tip-nobody-wrote"
+    (live / "meta.json").write_text(json.dumps(meta))
+    stamp = json.loads((live / "stamp.json").read_text())
+    stamp["sha256"]["meta.json"] = hashlib.sha256((live / "meta.json").read_bytes()).hexdigest()
+    (live / "stamp.json").write_text(json.dumps(stamp))
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        _truncate_vectors,
+        _current_is_a_directory,
+        _current_points_nowhere,
+        _unknown_tip_with_valid_checksums,
+    ],
+)
+def test_a_corrupt_index_is_rebuilt_at_start_and_the_bot_answers(
+    tmp_path: Path, corrupt: Any
+) -> None:
+    data_dir = tmp_path / "var"
+    with FakeSlack(token=BOT_TOKEN) as slack:
+        with server_process(slack, data_dir):
+            pass  # builds the index
+        corrupt(data_dir / "index")
+        started = time.perf_counter()
+        with server_process(slack, data_dir) as server:
+            took = time.perf_counter() - started
+            status, _ = post_slash_over_http(server.url, slack, SUPERVISOR, name="after")
+            assert status == 200
+            assert wait_until(lambda: len(slack.delivered("response_url")) == 1, timeout=20)
+            answer = slack.delivered("response_url")[0].all_text()
+    report(f"index: {corrupt.__name__.strip('_')}", healthy_after_s=round(took, 2), answered=1)
+    assert "When They Want the Supervisor" in answer
+
+
+def test_an_index_path_that_is_a_file_is_reported_and_recovers_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    (data_dir / "index").write_text("not a directory")
+    with (
+        FakeSlack(token=BOT_TOKEN) as slack,
+        server_process(slack, data_dir, wait_healthy=False) as server,
+    ):
+        assert wait_until(lambda: _health(server)[1].get("status") == "error", timeout=30)
+        status, body = _health(server)
+        assert status == 503 and "index" in body["detail"].lower()
+        status_ack, _ = post_slash_over_http(server.url, slack, SUPERVISOR, name="broken")
+        assert status_ack == 200  # still acked; the rep is told what is wrong
+        assert wait_until(lambda: len(slack.delivered("response_url")) == 1, timeout=20)
+        told = slack.delivered("response_url")[0].all_text()
+        (data_dir / "index").unlink()  # the admin removes the stray file
+        started = time.perf_counter()
+        assert wait_until(server.healthy, timeout=60, step=0.2)
+        took = time.perf_counter() - started
+    report("index path is a file", told_rep=bool(told), healthy_after_fix_s=round(took, 2))
+    assert "Something went wrong" not in told and "index" in told.lower()
+
+
+def test_two_processes_starting_on_a_fresh_data_dir_both_answer(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    with (
+        FakeSlack(token=BOT_TOKEN) as slack,
+        server_process(slack, data_dir, wait_healthy=False) as first,
+        server_process(slack, data_dir, wait_healthy=False) as second,
+    ):
+        started = time.perf_counter()
+        assert wait_until(lambda: first.healthy() and second.healthy(), timeout=90, step=0.1)
+        took = time.perf_counter() - started
+        for n, server in enumerate((first, second)):
+            status, _ = post_slash_over_http(server.url, slack, SUPERVISOR, name=f"race-{n}")
+            assert status == 200
+        assert wait_until(lambda: len(slack.delivered("response_url")) == 2, timeout=20)
+        versions = [p.name for p in (data_dir / "index").iterdir() if p.name.startswith("v-")]
+        leftovers = [p.name for p in (data_dir / "index").iterdir() if p.name.startswith(".tmp")]
+    report(
+        "two processes racing to build the index",
+        both_healthy_s=round(took, 2),
+        answered=2,
+        index_versions=len(versions),
+    )
+    assert len(versions) == 1 and leftovers == []
 
 
 # -- a full disk ---------------------------------------------------------------------------------
