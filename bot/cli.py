@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -523,6 +523,48 @@ def export(
     out.print(f"Use it with COACH_EMBEDDING_MODEL={out_dir}")
 
 
+#: Printed instead of a traceback when ``coach bench --slack`` runs from an installed wheel.
+SLACK_BENCH_NEEDS_CHECKOUT = (
+    "coach bench --slack runs from a source checkout: it drives the test fake of Slack in "
+    "tests/, which is not installed with the package. Run it from a clone of the repository "
+    "(pip install -e .)."
+)
+
+
+def checkout_tests_dir(package_dir: Path | None = None) -> Path | None:
+    """The source checkout's ``tests/`` beside the ``bot`` package, or None from a wheel.
+
+    The Slack bench and the fake Slack it drives are test doubles, kept out of the wheel;
+    ``package_dir`` (the ``bot`` package's directory) is a parameter so tests can point it
+    at a wheel-like layout. The two files are checked, not just the directory, because some
+    wheels put an unrelated ``tests`` package into site-packages.
+    """
+    tests = (package_dir or Path(__file__).resolve().parent).parent / "tests"
+    if (tests / "bench_slack.py").is_file() and (tests / "fake_slack.py").is_file():
+        return tests
+    return None
+
+
+def load_slack_bench(package_dir: Path | None = None) -> Callable[[Settings], int]:
+    """``main`` of the checkout's ``tests/bench_slack.py``, or exit 2 with a clear message.
+
+    ``tests/`` is on ``sys.path`` only while the bench (and the ``fake_slack`` it imports)
+    loads, so nothing else in the process can pick up test modules by accident.
+    """
+    tests = checkout_tests_dir(package_dir)
+    if tests is None:
+        raise _fail(SLACK_BENCH_NEEDS_CHECKOUT, 2)
+    import importlib
+
+    sys.path.insert(0, str(tests))
+    try:
+        bench_module = importlib.import_module("bench_slack")
+    finally:
+        sys.path.remove(str(tests))
+    bench_main: Callable[[Settings], int] = bench_module.main
+    return bench_main
+
+
 @app.command()
 def bench(
     slack: Annotated[
@@ -536,9 +578,7 @@ def bench(
     """Speed and memory: encode vs answer time, RSS, cold start, build, search p95."""
     settings = _settings()
     if slack:
-        from bot.bench_slack import main as slack_bench
-
-        raise typer.Exit(slack_bench(settings))
+        raise typer.Exit(load_slack_bench()(settings))
     from retrieval.bench import run_bench
 
     try:

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from fake_slack import BOT_USER_ID, TEAM_ID, FakeSlack
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import build_app
 from bot.deps import CoachProvider, Deps
-from bot.fake_slack import BOT_USER_ID, TEAM_ID, FakeSlack
 from bot.http import SlackWSGI
 from bot.storage import Store
 from config.settings import Settings, load_settings

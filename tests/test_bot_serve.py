@@ -276,7 +276,7 @@ def test_manifest_declares_what_the_bot_uses() -> None:
 
 def test_slack_bench_drives_the_real_bot_and_prints_a_table(tmp_path: Path) -> None:
     """One short round with the fake encoder: the numbers are the bench's job, not this test's."""
-    from bot import bench_slack
+    import bench_slack
 
     settings = load_settings(data_dir=tmp_path, embedding_model="hashing", _env_file=None)
     messages: list[str] = []
@@ -316,12 +316,89 @@ def test_answer_order_counts_pairs_answered_out_of_ack_order() -> None:
 
 
 def test_slack_bench_counts_a_refused_ack_and_a_lost_answer_as_failures() -> None:
-    from bot.bench_slack import Row
+    from bench_slack import Row
 
     fast_but_refused = Row("ack", [5.0, 6.0], "ms", 300.0, failures=1)
     assert not fast_but_refused.ok  # a quick 401 is not a quick ack
     assert Row("ack", [5.0, 6.0], "ms", 300.0).ok
     assert not Row("answer", [], "ms", None).ok  # nothing delivered is not a pass
+
+
+def test_the_slack_bench_is_not_in_the_product_packages() -> None:
+    """Test doubles live in tests/: the wheel ships bot/, retrieval/ and config/ only."""
+    for package in ("bot", "retrieval", "config"):
+        names = {path.stem for path in (REPO / package).rglob("*.py")}
+        assert not names & {"fake_slack", "bench_slack"}, package
+
+
+def test_coach_bench_slack_imports_the_bench_from_the_checkouts_tests_dir() -> None:
+    """In a fresh interpreter (tests/ not on sys.path): found beside the ``bot`` package, and
+    tests/ is on sys.path only while the bench loads."""
+    script = (
+        "import sys\n"
+        "from bot.cli import checkout_tests_dir, load_slack_bench\n"
+        "tests = str(checkout_tests_dir())\n"
+        "assert tests not in sys.path\n"
+        "bench_main = load_slack_bench()\n"
+        "assert tests not in sys.path\n"
+        "print(tests)\n"
+        "print(sys.modules[bench_main.__module__].__file__)\n"
+        "print(sys.modules['fake_slack'].__file__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,  # this checkout's bot package, whatever is installed
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    tests, bench_file, fake_file = result.stdout.split()
+    assert Path(tests) == REPO / "tests"
+    assert Path(bench_file) == REPO / "tests" / "bench_slack.py"
+    assert Path(fake_file) == REPO / "tests" / "fake_slack.py"
+
+
+def test_coach_bench_slack_from_a_wheel_exits_2_with_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Installed from a wheel there is no tests/ beside ``bot`` (site-packages may even hold
+    some other project's ``tests`` package): a message, not an ImportError traceback."""
+    import typer
+
+    from bot import cli
+
+    site_packages = tmp_path / "site-packages"
+    (site_packages / "bot").mkdir(parents=True)
+    (site_packages / "tests").mkdir()
+    (site_packages / "tests" / "__init__.py").write_text("")
+    assert cli.checkout_tests_dir(site_packages / "bot") is None
+    assert cli.checkout_tests_dir(REPO / "bot") == REPO / "tests"
+    with pytest.raises(typer.Exit) as exited:
+        cli.load_slack_bench(site_packages / "bot")
+    assert exited.value.exit_code == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert message == cli.SLACK_BENCH_NEEDS_CHECKOUT
+    assert message.startswith(
+        "coach bench --slack runs from a source checkout: it drives the test fake of Slack in tests/"
+    )
+
+
+def test_coach_bench_slack_command_prints_the_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same through the command itself, with the checkout lookup finding nothing."""
+    from typer.testing import CliRunner
+
+    from bot import cli
+
+    monkeypatch.setattr(cli, "checkout_tests_dir", lambda package_dir=None: None)
+    result = CliRunner().invoke(cli.app, ["bench", "--slack"])
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)  # typer.Exit, not an ImportError
+    assert "runs from a source checkout" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
 
 
 def test_only_connections_refused_before_sending_are_retried_blindly() -> None:

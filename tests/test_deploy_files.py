@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -71,3 +75,32 @@ def test_compose_runs_web_clock_postgres_and_migrates_once() -> None:
         )
     assert services["web"]["command"] == ["coach", "serve", "--http"]
     assert services["clock"]["command"] == ["coach", "weekly", "--run"]
+
+
+def test_the_wheel_ships_no_test_doubles(tmp_path: Path) -> None:
+    """The fake Slack and the Slack bench are test code (tests/): the wheel holds neither,
+    nor anything else from tests/. Built from a copy of what packaging looks at (tests/
+    included, so a wider package ``include`` would show) so the checkout gets no build/
+    dir, whose stale files setuptools would package on the next build (a few seconds)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for folder in ("bot", "retrieval", "config", "tests"):
+        skip = shutil.ignore_patterns("__pycache__", "eval", ".hypothesis")
+        shutil.copytree(REPO / folder, source / folder, ignore=skip)
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    pip_wheel += ["--no-cache-dir", "-q"]  # no 40 MB wheel left in pip's cache per run
+    built = subprocess.run(
+        [*pip_wheel, "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert built.returncode == 0, built.stderr
+    [wheel] = (tmp_path / "dist").glob("tip_coach-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "bot/cli.py" in names and "retrieval/bench.py" in names  # the library bench ships
+    modules = {Path(name).stem for name in names if name.endswith(".py")}
+    assert not modules & {"fake_slack", "bench_slack", "slack_bench"}
+    assert not any(name.startswith("tests/") for name in names)

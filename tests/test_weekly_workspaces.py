@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_slack import Workspace
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import Installation
 from storage_fixtures import answered
 from weekly_fixtures import MONDAY_9, WEEK, FakeClock, WeeklyFakeSlack, weekly_settings
 
-from bot.fake_slack import Workspace
 from bot.storage import Store
 from bot.weekly.cli import main
 from bot.weekly.post import WeeklyPoster

@@ -1,7 +1,7 @@
 """Helpers for the weekly-tip tests: a fake clock, a fake Slack that keeps channel history,
 and the wiring of a real poster/scheduler to a real store and the hashing-encoder coach.
 
-``WeeklyFakeSlack`` extends the shared loopback fake (``bot.fake_slack.FakeSlack``) with
+``WeeklyFakeSlack`` extends the shared loopback fake (``fake_slack.FakeSlack`` in tests/) with
 what the weekly post needs and the bot does not: ``conversations.history`` (with message
 ``metadata``), the messages each channel really shows, and a "lost response" fault (Slack
 posts the message but its answer never arrives).
@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.fake_slack import FakeSlack, Fault
+from fake_slack import FakeSlack, Fault
+
 from bot.storage import Store
 from bot.weekly.post import WeeklyPoster
 from bot.weekly.rotation import StoreAskedCounts

@@ -16,6 +16,9 @@ index) in child processes, then measures with signed requests:
 A request whose ack is not 200, and an answer that never arrives, is a failure: it is
 counted, listed, and fails the run (exit 1) whatever the percentiles say. The query log
 goes to a throw-away SQLite file, so benchmarks never pollute real data.
+
+It drives the test fake of Slack (``tests/fake_slack.py``), so it lives in tests/ and is
+not shipped: ``coach bench --slack`` imports it from a source checkout's tests/ directory.
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from fake_slack import BOT_USER_ID, TEAM_ID, FakeSlack
 from slack_sdk.signature import SignatureVerifier
 
-from bot.fake_slack import BOT_USER_ID, TEAM_ID, FakeSlack
 from config.settings import Settings
 
 BENCH_TOKEN = "xoxb-bench-0000-token"
