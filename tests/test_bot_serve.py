@@ -306,7 +306,7 @@ def test_slack_bench_drives_the_real_bot_and_prints_a_table(tmp_path: Path) -> N
 
 
 def test_answer_order_counts_pairs_answered_out_of_ack_order() -> None:
-    from bot.bench_slack import order_kept
+    from bench_slack import order_kept
 
     assert order_kept([1.0, 2.0, 3.0], [1.5, 2.5, 3.5]) == 100.0
     assert order_kept([1.0, 2.0, 3.0], [3.5, 2.5, 1.5]) == 0.0
