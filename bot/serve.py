@@ -1,15 +1,15 @@
 """``coach serve``: the bot in HTTP mode (gunicorn) or Socket Mode.
 
 HTTP mode runs gunicorn programmatically (``WEB_CONCURRENCY`` ``gthread`` workers, default
-one; the model and index load once per worker process, in the background, while
-``/healthz`` says 503 — about a second with a prebuilt index). Socket Mode is chosen by
+one; the index loads once per worker process, in the background, while ``/healthz`` says
+503 — about a second with a prebuilt index; with several workers the master loads the
+model once before forking and the workers share it). Socket Mode is chosen by
 ``--socket`` or by ``SLACK_APP_TOKEN`` being set. Missing or malformed tokens stop start-up
 with exit code 2 and a message naming the variable.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import signal
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from config.settings import Settings, SettingsError, load_settings
+from config.settings import Settings, SettingsError
 
 #: gunicorn threads per worker. Slack's requests are tiny and acked at once (the work runs in
 #: the bot's work pool, ``Deps.run_later``); the threads are many so that slow or idle
@@ -229,32 +229,3 @@ def run_socket_mode(settings: Settings) -> int:
     finally:
         deps.close()  # answers already acked are finished, not dropped
     return 0
-
-
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bot.serve", description="Run the Tip Coach Slack bot."
-    )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--http", dest="socket", action="store_false", default=None, help="HTTP mode on $PORT"
-    )
-    mode.add_argument(
-        "--socket", dest="socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)"
-    )
-    return parser.parse_args(argv)
-
-
-def cli(argv: list[str] | None = None) -> int:
-    """``python -m bot.serve [--http|--socket]`` (``coach serve`` calls :func:`main`)."""
-    args = _parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"coach serve: {exc}", file=sys.stderr)
-        return 2
-    return main(settings, socket=args.socket)
-
-
-if __name__ == "__main__":
-    sys.exit(cli())

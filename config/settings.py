@@ -1,6 +1,6 @@
 """The one place Tip Coach reads its environment.
 
-Entry points call :func:`load_settings` (or :func:`get_settings`) once and pass the
+Entry points call :func:`load_settings` once and pass the
 object down; nothing deeper reads ``os.environ``. Bad values fail at start-up with a
 :class:`SettingsError` that names the environment variable at fault.
 """
@@ -8,7 +8,6 @@ object down; nothing deeper reads ``os.environ``. Bad values fail at start-up wi
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -416,9 +415,3 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, built once (FastAPI-style)."""
-    return load_settings()

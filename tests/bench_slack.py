@@ -1,6 +1,6 @@
 """``coach bench --slack``: the HTTP bot as Slack sees it, against a loopback fake Slack.
 
-Starts the real bot (``python -m bot.serve --http``: gunicorn, the configured model and
+Starts the real bot (``coach serve --http``: gunicorn, the configured model and
 index) in child processes, then measures with signed requests:
 
 * cold start: five fresh processes, spawn until ``/healthz`` says 200 (target <= 4 s) and
@@ -166,7 +166,10 @@ class BotProcess:
         log = self.log_path.open("ab")
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.serve", "--http"], env=self.env, stdout=log, stderr=log
+            [sys.executable, "-m", "bot.cli", "serve", "--http"],
+            env=self.env,
+            stdout=log,
+            stderr=log,
         )
         deadline = started + 600  # a first run may build the index
         while time.perf_counter() < deadline:

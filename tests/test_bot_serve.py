@@ -31,12 +31,8 @@ def free_port() -> int:
 
 
 def serve_command(*args: str) -> list[str]:
-    """``coach serve`` once the lead's CLI exists, ``python -m bot.serve`` until then."""
-    coach = Path(sys.executable).with_name("coach")
-    cli = REPO / "bot" / "cli.py"
-    if coach.exists() and cli.exists() and "serve" in cli.read_text(encoding="utf-8"):
-        return [str(coach), "serve", *args]
-    return [sys.executable, "-m", "bot.serve", *args]
+    """``coach serve`` (the one way to start the bot) with this interpreter."""
+    return [sys.executable, "-m", "bot.cli", "serve", *args]
 
 
 def clean_env(**values: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ def is_thread_reply(event: dict[str, Any]) -> bool:
     """A rep's reply inside a channel thread (not the thread's first message)."""
     thread_ts = event.get("thread_ts")
     return (
-        event.get("channel_type") in {"channel", "group", "mpim"}
+        event.get("channel_type") in {"channel", "group"}  # no mpim:history scope
         and bool(thread_ts)
         and thread_ts != event.get("ts")
         and is_rep_message(event)

@@ -173,7 +173,7 @@ def wait_until(predicate: Any, timeout: float = 10.0, step: float = 0.02) -> boo
 
 @dataclass
 class ServerProcess:
-    """``python -m bot.serve --http`` as its own process group (so it can be killed whole)."""
+    """``coach serve --http`` as its own process group (so it can be killed whole)."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -222,7 +222,7 @@ def server_process(
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.serve", "--http"],
+        [sys.executable, "-m", "bot.cli", "serve", "--http"],
         env=environment,
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.DEVNULL,
