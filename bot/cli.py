@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,12 +18,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bot.render.terminal import render_answer
 from config.settings import Settings, SettingsError, load_settings
 from retrieval.errors import CoachError, EmptyQuery
 
 if TYPE_CHECKING:
     from retrieval.engine import Coach
-    from retrieval.models import Answer, TipAnswer
 
 app = typer.Typer(
     add_completion=False,
@@ -101,86 +100,6 @@ def _open_coach(settings: Settings, *, rebuild: bool = False, show_progress: boo
     if coach.report.status.startswith("rebuilt"):
         err.print(f"[yellow]{escape(coach.report.reason)}[/yellow] (rebuilt automatically)")
     return coach
-
-
-# -- rendering for the terminal --------------------------------------------------------------
-
-
-def _hanging(console: Console, marks: list[str], texts: Sequence[str]) -> None:
-    """Numbered lines whose wrapped continuation stays indented under the text."""
-    width = max(40, console.width)
-    for mark, text in zip(marks, texts, strict=True):
-        prefix = f"{mark:>4} "
-        wrapped = textwrap.fill(
-            text,
-            width=width,
-            initial_indent=prefix,
-            subsequent_indent=" " * len(prefix),
-            break_on_hyphens=False,
-        )
-        console.print(escape(wrapped))
-
-
-def render_tip(tip: TipAnswer, console: Console) -> None:
-    """One tip for the terminal: the same parts and labels as the Slack card."""
-    when = tip.date.strftime("%b %-d, %Y") if tip.date else "undated"
-    excerpt = " · excerpt" if tip.excerpt else ""
-    console.print(
-        f"[bold]{escape(tip.title)}[/bold]  "
-        f"[dim]{when} · {escape(', '.join(tip.categories))}{excerpt}[/dim]"
-    )
-    if tip.steps:
-        origin = "from the tip" if tip.step_origin == "tip" else "Coach's play"
-        console.print(f"\n[bold]Steps[/bold] [dim]· {origin}[/dim]")
-        marks = [
-            f"{'→' if k == tip.highlight else ''}{number}."
-            for k, (number, _) in enumerate(tip.numbered_steps())
-        ]
-        _hanging(console, marks, tip.steps)
-    origins = tip.phrase_origins or ("tip",) * len(tip.phrases)
-    for origin in dict.fromkeys(origins):
-        phrases = [p for o, p in zip(origins, tip.phrases, strict=True) if o == origin]
-        label = "from the tip" if origin == "tip" else "Coach's play"
-        console.print(f"\n[bold]Say it like this[/bold] [dim]· {label}[/dim]")
-        _hanging(console, ["»"] * len(phrases), [f"“{p}”" for p in phrases])
-    if tip.takeaway:
-        console.print(f"\n[bold]Takeaway:[/bold] {escape(tip.takeaway)} [dim](from the tip)[/dim]")
-    elif tip.summary and (tip.excerpt or not (tip.steps or tip.phrases)):
-        label = "The tip opens" if tip.excerpt else "In short"
-        console.print(f"\n[bold]{label}:[/bold] {escape(tip.summary)}")
-    console.print(f"\n[dim]Source: {escape(tip.source)}{' · ' + tip.url if tip.url else ''}[/dim]")
-    if tip.has_play:
-        console.print(
-            "[dim]Coach's play: Tip Coach's own steps and phrases, written from this tip.[/dim]"
-        )
-
-
-def render_answer(answer: Answer, console: Console) -> None:
-    """Readable terminal output: a confident card, a few tips when unsure, or a decline."""
-    if not answer.answered:
-        console.print(
-            f"[bold yellow]No confident match[/bold yellow] (confidence {answer.confidence:.2f})."
-        )
-        if answer.suggestions:
-            console.print("Is it one of these situations?")
-            for suggestion in answer.suggestions:
-                console.print(f"  • {escape(suggestion.label)}")
-        console.print(
-            "Try describing what the customer said or wants, e.g. 'customer wants a refund after the deadline'."
-        )
-        return
-    top = answer.tips[0]
-    if answer.tier == "unsure":
-        console.print(
-            f"[bold yellow]Not sure which fits[/bold yellow] (confidence {answer.confidence:.2f}); "
-            "these might help:\n"
-        )
-    render_tip(top, console)
-    console.print(f"[dim]confidence {answer.confidence:.2f}[/dim]")
-    if len(answer.tips) > 1:
-        label = "Might also help" if answer.tier == "unsure" else "Also relevant"
-        others = ", ".join(f"{escape(tip.title)} ({tip.score:.2f})" for tip in answer.tips[1:])
-        console.print(f"[dim]{label}: {others}[/dim]")
 
 
 def _json_line(payload: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from bot_fixtures import (
     make_settings,
 )
 from fake_slack import TEAM_ID, FakeSlack
+from render_fixtures import iter_texts
 from storage_fixtures import answered, declined
 
 from bot import render
@@ -63,7 +64,7 @@ def open_home(bot: BotHarness, user: str = REP, count: int = 1) -> dict[str, Any
 
 
 def texts(view: dict[str, Any]) -> str:
-    return "\n".join(render.iter_texts(view["blocks"]))
+    return "\n".join(iter_texts(view["blocks"]))
 
 
 def section(view: dict[str, Any], header: str) -> str:
@@ -75,7 +76,7 @@ def section(view: dict[str, Any], header: str) -> str:
             inside = block["text"]["text"] == header
             continue
         if inside:
-            out.extend(render.iter_texts([block]))
+            out.extend(iter_texts([block]))
     assert inside or out, f"no {header!r} header in the view"
     return "\n".join(out)
 

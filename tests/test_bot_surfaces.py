@@ -13,6 +13,7 @@ from bot_fixtures import CHANNEL, DM_CHANNEL, OTHER_USER, USER, BotHarness, bot_
 from fake_slack import BOT_USER_ID, TEAM_ID
 
 from bot import render
+from bot.render import ButtonValue
 
 SUPERVISOR = "customer wants to talk to the supervisor"  # answered by the fake-encoder index
 SUPERVISOR_TIP = "when-they-want-the-supervisor"
@@ -326,7 +327,7 @@ def test_buttons_on_a_channel_card_reply_in_its_thread(bot: BotHarness) -> None:
 def test_next_best_tip_shows_another_tip_for_the_same_situation(bot: BotHarness) -> None:
     card = ephemeral_card(bot)
     button = bot.button(card["blocks"], render.ACTION_NEXT_TIP)
-    assert json.loads(button["value"])["x"] == [SUPERVISOR_TIP]
+    assert ButtonValue.decode(button["value"]).exclude == (SUPERVISOR_TIP,)
     bot.post_payload(
         bot.action_payload(render.ACTION_NEXT_TIP, button["value"], response_name="next")
     )
@@ -351,7 +352,7 @@ def test_a_suggestion_button_shows_that_tip(bot: BotHarness) -> None:
     )
     [call] = [c for c in bot.slack.wait_for("response_url", 2) if c.path.endswith("/suggestion")]
     assert call.blocks()[0]["type"] == "header"
-    title = bot.deps.coach.get(1).tip_card(json.loads(first["value"])["t"]).title
+    title = bot.deps.coach.get(1).tip_card(ButtonValue.decode(first["value"]).tip_id).title
     assert call.blocks()[0]["text"]["text"] == title
 
 
@@ -368,6 +369,26 @@ def test_stale_or_unknown_buttons_get_a_clear_note_and_keep_the_card(
     assert call.body["replace_original"] is False
 
 
+@pytest.mark.parametrize(
+    ("action_id", "expected"),
+    [
+        (render.ACTION_NEXT_TIP, "older answer"),
+        (render.ACTION_SHARE, "older answer"),
+        (render.ACTION_FEEDBACK_UP, "couldn't save your feedback"),
+        (render.ACTION_FEEDBACK_DOWN, "couldn't save your feedback"),
+    ],
+)
+@pytest.mark.parametrize("value", ["garbage{", json.dumps({"version": 99, "tip_id": "x"})])
+def test_every_button_with_an_unreadable_value_says_so(
+    bot: BotHarness, action_id: str, expected: str, value: str
+) -> None:
+    bot.post_payload(bot.action_payload(action_id, value))
+    [call] = bot.slack.wait_for("response_url")
+    assert expected in call.all_text()
+    assert call.body["replace_original"] is False
+    assert feedback_rows(bot) == []
+
+
 # -- feedback --------------------------------------------------------------------------------
 
 
@@ -378,9 +399,9 @@ def test_thumbs_up_is_stored_with_tip_chunks_and_query(bot: BotHarness) -> None:
     [thanks] = [c for c in bot.slack.wait_for("response_url", 2) if c.path.endswith("/up")]
     assert "Thanks" in thanks.all_text() and thanks.body["replace_original"] is False
     [row] = feedback_rows(bot)
-    value = json.loads(up["value"])
+    value = ButtonValue.decode(up["value"])
     assert row.helpful is True and row.tip_id == SUPERVISOR_TIP and row.user_id == USER
-    assert list(row.chunk_ids) == value["c"] and row.chunk_ids
+    assert tuple(row.chunk_ids) == value.chunk_ids and row.chunk_ids
     assert row.query_id == queries(bot)[0].id
 
 

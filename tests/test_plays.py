@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from render_fixtures import iter_texts
 
 from bot import render
 from config.settings import DEFAULT_CORPUS_DIR, load_settings
@@ -43,7 +44,7 @@ Listen first, then give them a choice.
 
 
 def card_text(message: render.Message) -> str:
-    return html.unescape("\n".join(render.iter_texts(message.blocks)))
+    return html.unescape("\n".join(iter_texts(message.blocks)))
 
 
 def query_card(coach: Coach, tip_id: str, query: str) -> TipAnswer:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from render_fixtures import iter_texts
 
 from bot import render
+from bot.render import STALE_BUTTON, ButtonValue, StaleButton
+from retrieval.errors import CoachError
 from retrieval.models import Answer, Suggestion, TipAnswer
 
 
@@ -70,10 +74,11 @@ def check_limits(message: render.Message) -> None:
                 assert len(element["text"]["text"]) <= render.MAX_BUTTON_TEXT
                 assert len(element["value"]) <= render.MAX_BUTTON_VALUE
                 assert json.loads(element["value"]) is not None
+                ButtonValue.decode(element["value"])  # every value reads back
 
 
 def mrkdwn_texts(message: render.Message) -> str:
-    return "\n".join([message.text, *render.iter_texts(message.blocks)])
+    return "\n".join([message.text, *iter_texts(message.blocks)])
 
 
 def test_play_card_has_title_date_categories_numbered_steps_quoted_phrases_source_and_buttons() -> (
@@ -103,10 +108,12 @@ def test_play_card_has_title_date_categories_numbered_steps_quoted_phrases_sourc
     ]
     labels = [e["text"]["text"] for e in actions["elements"]]
     assert labels == ["Show full tip", "Next best tip", ":thumbsup:", ":thumbsdown:"]
-    feedback = json.loads(actions["elements"][2]["value"])
-    assert feedback == {"t": tip().id, "q": 7, "c": list(tip().chunk_ids)}
-    next_best = json.loads(actions["elements"][1]["value"])
-    assert next_best == {"q": 7, "x": [tip().id], "s": "customer wants the supervisor"}
+    feedback = ButtonValue.decode(actions["elements"][2]["value"])
+    assert feedback == ButtonValue(tip_id=tip().id, query_id=7, chunk_ids=tip().chunk_ids)
+    next_best = ButtonValue.decode(actions["elements"][1]["value"])
+    assert next_best == ButtonValue(
+        query_id=7, exclude=(tip().id,), query="customer wants the supervisor"
+    )
     assert message.text.startswith("When They Want the Supervisor: Defuse the emotion first.")
 
 
@@ -147,7 +154,7 @@ def test_low_confidence_offers_nearest_situations_and_a_hint_never_a_tip() -> No
         "Identify Your Point of Empathy",
     ]
     assert all(render.SUGGESTION_ACTION_RE.match(b["action_id"]) for b in buttons)
-    assert [json.loads(b["value"])["t"] for b in buttons] == ["a", "b", "c"]
+    assert [ButtonValue.decode(b["value"]).tip_id for b in buttons] == ["a", "b", "c"]
     assert "Try these steps" not in text
 
 
@@ -221,16 +228,16 @@ def test_long_title_header_is_clipped_but_title_repeated_in_full() -> None:
 def test_next_best_button_value_shrinks_a_long_query_to_fit() -> None:
     message = render.answer_message(answer("é" * 4000 + '"quotes"'), query_id=1, shareable=True)
     check_limits(message)
-    value = json.loads(BotButtons.find(message, render.ACTION_NEXT_TIP)["value"])
-    assert value["s"].startswith("ééé") and len(value["s"]) < 2000
+    value = ButtonValue.decode(BotButtons.find(message, render.ACTION_NEXT_TIP)["value"])
+    assert value.query.startswith("ééé") and len(value.query) < 2000
 
 
 def test_many_chunk_ids_are_trimmed_to_fit_the_feedback_value() -> None:
     ids = tuple(f"tip#chunk-{i:04d}-{'x' * 30}" for i in range(200))
     message = render.play_card(tip(chunk_ids=ids), query="q", query_id=1)
     check_limits(message)
-    value = json.loads(BotButtons.find(message, render.ACTION_FEEDBACK_UP)["value"])
-    assert 0 < len(value["c"]) < 200 and value["c"] == list(ids[: len(value["c"])])
+    value = ButtonValue.decode(BotButtons.find(message, render.ACTION_FEEDBACK_UP)["value"])
+    assert 0 < len(value.chunk_ids) < 200 and value.chunk_ids == ids[: len(value.chunk_ids)]
 
 
 def test_teaser_only_tip_shows_its_summary() -> None:
@@ -256,11 +263,119 @@ def test_feedback_modal_carries_the_feedback_id_and_an_optional_input() -> None:
     assert "&lt;b&gt; &amp; c" in json.dumps(view)
 
 
-def test_parse_value_tolerates_garbage() -> None:
-    assert render.parse_value("not json") == {}
-    assert render.parse_value("[1,2]") == {}
-    assert render.parse_value(None) == {}
-    assert render.parse_value('{"t":"x"}') == {"t": "x"}
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "not json",
+        "[1,2]",
+        None,
+        "",
+        '{"version": 3, "tip_id": "x"}',  # a format this version does not know
+        '{"version": "2", "tip_id": "x"}',
+        '{"version": 2, "tip_id": 5}',
+        '{"t": ["x"]}',
+        '{"q": true}',
+        '{"x": [1]}',
+        '{"c": "a"}',
+    ],
+)
+def test_button_value_rejects_garbage_with_a_stale_button_error(garbage: str | None) -> None:
+    with pytest.raises(StaleButton) as raised:
+        ButtonValue.decode(garbage)
+    assert isinstance(raised.value, CoachError) and str(raised.value) == STALE_BUTTON
+
+
+def test_button_value_reads_an_old_minimal_value() -> None:
+    value = ButtonValue.decode('{"t":"x"}')
+    assert value == ButtonValue(tip_id="x") and value.version == 1
+
+
+def _v1_button_value(data: dict[str, Any], *, shrink: str | None = None) -> str:
+    """The encoder buttons already posted in Slack were written with (kept verbatim)."""
+    value = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if len(value) <= render.MAX_BUTTON_VALUE:
+        return value
+    assert shrink is not None and shrink in data
+    item = data[shrink]
+    trimmed = dict(data)
+    while len(value) > render.MAX_BUTTON_VALUE:
+        over = len(value) - render.MAX_BUTTON_VALUE
+        if isinstance(item, str):
+            item = item[: max(0, len(item) - max(over, 16))]
+        else:
+            item = list(item)[:-1]
+        trimmed[shrink] = item
+        value = json.dumps(trimmed, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+@pytest.mark.parametrize("query", ["customer wants the supervisor", "long <&> " * 400])
+def test_buttons_already_posted_in_slack_mean_what_todays_buttons_mean(query: str) -> None:
+    """Every value the old encoder wrote decodes to the value the same button has now."""
+    shown, qid = tip(chunk_ids=tuple(f"c#{i}" for i in range(30))), 7
+    card = render.play_card(shown, query=query, query_id=qid, exclude=("a",), shareable=True)
+    full = render.play_card(shown, query=query, query_id=qid, shareable=True, full=True)
+    old = {
+        render.ACTION_FULL_TIP: _v1_button_value({"t": shown.id, "q": qid}),
+        render.ACTION_NEXT_TIP: _v1_button_value(
+            {"q": qid, "x": ["a", shown.id], "s": query}, shrink="s"
+        ),
+        render.ACTION_FEEDBACK_UP: _v1_button_value(
+            {"t": shown.id, "q": qid, "c": list(shown.chunk_ids)}, shrink="c"
+        ),
+        render.ACTION_SHARE: _v1_button_value(
+            {"t": shown.id, "q": qid, "f": False, "x": ["a"], "s": query}, shrink="s"
+        ),
+    }
+    for action_id, old_value in old.items():
+        decoded = ButtonValue.decode(old_value)
+        assert decoded.version == 1
+        now = ButtonValue.decode(BotButtons.find(card, action_id)["value"])
+        if len(query) < 100:
+            assert decoded == now, action_id
+        # a long situation is cut to fit 2000 characters, by either format: its start is kept
+        assert replace(decoded, query="") == replace(now, query=""), action_id
+        if action_id in (render.ACTION_NEXT_TIP, render.ACTION_SHARE):
+            for kept in (decoded.query, now.query):
+                assert query.startswith(kept) and len(kept) >= min(len(query), 1800), action_id
+    shared_full = _v1_button_value(
+        {"t": shown.id, "q": qid, "f": True, "x": [], "s": query}, shrink="s"
+    )
+    now_full = ButtonValue.decode(BotButtons.find(full, render.ACTION_SHARE)["value"])
+    assert ButtonValue.decode(shared_full).full is now_full.full is True
+    assert ButtonValue.decode(_v1_button_value({"t": shown.id, "q": None})) == ButtonValue.decode(
+        render.full_tip_actions(shown)["elements"][0]["value"]
+    )
+
+
+def test_button_value_round_trips_and_writes_named_fields() -> None:
+    value = ButtonValue(
+        tip_id="t", query_id=3, query="q", exclude=("a", "b"), chunk_ids=("c",), full=True
+    )
+    encoded = value.encode()
+    assert json.loads(encoded) == {
+        "version": 2,
+        "tip_id": "t",
+        "query_id": 3,
+        "query": "q",
+        "exclude": ["a", "b"],
+        "chunk_ids": ["c"],
+        "full": True,
+    }
+    assert ButtonValue.decode(encoded) == value and ButtonValue.decode(encoded).version == 2
+    assert json.loads(ButtonValue(tip_id="t").encode()) == {"version": 2, "tip_id": "t"}
+
+
+def test_button_value_shrinks_only_the_field_it_may_and_never_loops() -> None:
+    huge = ButtonValue(tip_id="t" * 3000, query="q")
+    with pytest.raises(ValueError, match="too long"):
+        huge.encode()
+    with pytest.raises(ValueError, match="too long"):
+        huge.encode(shrink="query")
+    with pytest.raises(ValueError, match="too long"):
+        huge.encode(shrink="chunk_ids")
+    fitted = ButtonValue(query="x" * 5000).encode(shrink="query")
+    assert len(fitted) <= render.MAX_BUTTON_VALUE
 
 
 @pytest.mark.parametrize("limit", [50, 3000])
@@ -326,8 +441,8 @@ def test_unsure_answer_lists_a_few_tips_with_a_first_step_and_a_button_each() ->
         "*Make the Long Wait Feel Shorter* · _from the tip_\n1. Give an estimate."
         in sections[1]["text"]["text"]
     )
-    values = [json.loads(s["accessory"]["value"]) for s in sections]
-    assert values == [{"t": t.id, "q": 5} for t in tips]
+    values = [ButtonValue.decode(s["accessory"]["value"]) for s in sections]
+    assert values == [ButtonValue(tip_id=t.id, query_id=5) for t in tips]
     assert all(render.SUGGESTION_ACTION_RE.match(s["accessory"]["action_id"]) for s in sections)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from render_fixtures import iter_texts
 from storage_fixtures import answered
 from weekly_fixtures import (
     BOT_TOKEN,
@@ -25,7 +26,7 @@ from weekly_fixtures import (
     weekly_settings,
 )
 
-from bot.render import ACTION_FULL_TIP, MAX_BLOCKS, iter_texts
+from bot.render import ACTION_FULL_TIP, MAX_BLOCKS
 from bot.storage import Store
 from bot.weekly.cli import main
 from bot.weekly.post import HEADER, build_post
@@ -157,6 +158,7 @@ def test_preview_prints_the_post_without_posting_or_claiming(env: Env) -> None:
     assert first.title in out
     assert "1. " in out and "Source:" in out and "in the thread" in out
     assert "&amp;" not in out  # shown as people read it
+    assert not any(markup in out for markup in ("*Steps*", ":date:", ":thread:", "<http"))
     assert env.slack.calls() == []
     assert env.rows() == []
 

@@ -14,12 +14,9 @@ from bot.delivery import Where, deliver, respond_url
 from bot.deps import Deps
 from bot.listeners.common import UNEXPECTED, after_ack, lookup
 from bot.logs import log_fields
-from bot.render import Message
+from bot.render import STALE_BUTTON, ButtonValue, Message, StaleButton
 from retrieval.errors import CoachError, UnknownTip
 
-STALE_BUTTON = (
-    "That button is from an older answer I can no longer read. Ask me again for a fresh answer."
-)
 GONE_TIP = (
     "That tip is no longer in the library (the tips were updated). Ask me again for a fresh answer."
 )
@@ -53,23 +50,24 @@ def reply_target(body: dict[str, Any], context: BoltContext) -> Where:
     return Where(channel=channel, user_id=user, team_id=team, thread_ts=thread_ts)
 
 
-def button_data(body: dict[str, Any]) -> dict[str, Any]:
+def clicked(body: dict[str, Any]) -> ButtonValue:
+    """The clicked button's value; :class:`StaleButton` (a CoachError) when unreadable."""
     actions = body.get("actions") or [{}]
-    return render.parse_value(actions[0].get("value"))
+    return ButtonValue.decode(actions[0].get("value"))
 
 
-def _tip_card(deps: Deps, tip_id: Any, query_id: Any, *, shareable: bool) -> Message | str:
+def _tip_card(deps: Deps, body: dict[str, Any], *, shareable: bool) -> Message | str:
     """The full-tip card, or the problem to tell the rep."""
-    if not isinstance(tip_id, str) or not tip_id:
-        return STALE_BUTTON
     try:
-        tip = deps.coach.get(deps.coach_wait_seconds).tip_card(tip_id)
+        value = clicked(body)
+        if not value.tip_id:
+            raise StaleButton()
+        tip = deps.coach.get(deps.coach_wait_seconds).tip_card(value.tip_id)
     except UnknownTip:
         return GONE_TIP
     except CoachError as exc:
         return str(exc)
-    qid = query_id if isinstance(query_id, int) else None
-    return render.full_tip_message(tip, query_id=qid, shareable=shareable)
+    return render.full_tip_message(tip, query_id=value.query_id, shareable=shareable)
 
 
 def send(deps: Deps, client: WebClient, where: Where, result: Message | str) -> None:
@@ -85,19 +83,18 @@ def send(deps: Deps, client: WebClient, where: Where, result: Message | str) -> 
         deliver(deps, client, where, result)
 
 
-def shared_card(deps: Deps, data: dict[str, Any]) -> Message | None:
+def shared_card(deps: Deps, value: ButtonValue) -> Message | None:
     """Rebuild the card the rep saw (ephemeral messages are not sent back to us)."""
-    tip_id, query, exclude = data.get("t"), data.get("s") or "", data.get("x") or []
-    qid = data.get("q") if isinstance(data.get("q"), int) else None
-    if not isinstance(tip_id, str) or not tip_id:
+    if not value.tip_id:
         return None
     coach = deps.coach.get(deps.coach_wait_seconds)
-    if query and not data.get("f"):
-        answer = coach.answer(query, k=3, exclude=tuple(str(x) for x in exclude))
+    query, qid = value.query, value.query_id
+    if query and not value.full:
+        answer = coach.answer(query, k=3, exclude=value.exclude)
         for tip in answer.tips:
-            if tip.id == tip_id:
-                return render.play_card(tip, query=query, query_id=qid, exclude=exclude)
-    return render.full_tip_message(coach.tip_card(tip_id), query_id=qid)
+            if tip.id == value.tip_id:
+                return render.play_card(tip, query=query, query_id=qid, exclude=value.exclude)
+    return render.full_tip_message(coach.tip_card(value.tip_id), query_id=qid)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -107,11 +104,9 @@ def register(app: App, deps: Deps) -> None:
         """ "Show full tip", or a "nearest situation" button from a low-confidence reply."""
         ack()
         where = reply_target(body, context)
-        data = button_data(body)
 
         def show() -> None:
-            card = _tip_card(deps, data.get("t"), data.get("q"), shareable=where.ephemeral)
-            send(deps, client, where, card)
+            send(deps, client, where, _tip_card(deps, body, shareable=where.ephemeral))
 
         after_ack(deps, "full_tip", show, client=client, where=where, context=context)
 
@@ -125,11 +120,10 @@ def register(app: App, deps: Deps) -> None:
         """Same situation, excluding the tips already shown."""
         ack()
         where = reply_target(body, context)
-        data = button_data(body)
         after_ack(
             deps,
             "next_tip",
-            lambda: next_tip(deps, client, where, data),
+            lambda: next_tip(deps, client, where, body),
             client=client,
             where=where,
             context=context,
@@ -140,31 +134,32 @@ def register(app: App, deps: Deps) -> None:
         """Post the private answer publicly, credited "shared by @rep"."""
         ack()
         where = reply_target(body, context)
-        data = button_data(body)
         after_ack(
             deps,
             "share",
-            lambda: share(deps, client, where, data),
+            lambda: share(deps, client, where, body),
             client=client,
             where=where,
             context=context,
         )
 
 
-def next_tip(deps: Deps, client: WebClient, where: Where, data: dict[str, Any]) -> None:
+def next_tip(deps: Deps, client: WebClient, where: Where, body: dict[str, Any]) -> None:
     """Look the rep's situation up again without the tips they already saw."""
-    query = data.get("s")
-    if not isinstance(query, str) or not query.strip():
-        send(deps, client, where, STALE_BUTTON)
+    try:
+        value = clicked(body)
+        if not value.query.strip():
+            raise StaleButton()
+    except StaleButton as exc:
+        send(deps, client, where, str(exc))
         return
-    exclude = [str(x) for x in data.get("x") or [] if isinstance(x, str)]
     result = lookup(
         deps,
-        text=query,
+        text=value.query,
         surface="button",
         team_id=where.team_id,
         user_id=where.user_id,
-        exclude=exclude,
+        exclude=value.exclude,
         shareable=where.ephemeral,
     )
     if result.answer is None:  # a problem, not a card: keep the rep's card on screen
@@ -172,13 +167,13 @@ def next_tip(deps: Deps, client: WebClient, where: Where, data: dict[str, Any]) 
     deliver(deps, client, where, result.message)
 
 
-def share(deps: Deps, client: WebClient, where: Where, data: dict[str, Any]) -> None:
+def share(deps: Deps, client: WebClient, where: Where, body: dict[str, Any]) -> None:
     """Rebuild the rep's card and post it in the channel (or tell them why not)."""
     try:
-        card = shared_card(deps, data)
+        card = shared_card(deps, clicked(body))
     except UnknownTip:
         card, problem = None, GONE_TIP
-    except CoachError as exc:
+    except CoachError as exc:  # a StaleButton says so in the rep's words
         card, problem = None, str(exc)
     except Exception as exc:
         deps.logger.exception("share failed", extra=log_fields(error_type=type(exc).__name__))

@@ -13,9 +13,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot import render
 from bot.delivery import deliver
 from bot.deps import Deps
-from bot.listeners.actions import button_data, reply_target
+from bot.listeners.actions import clicked, reply_target
 from bot.listeners.common import after_ack
 from bot.logs import log_fields
+from bot.render import StaleButton
 
 THANKS_UP = "Thanks! Glad it helped."
 THANKS_DOWN = "Thanks, noted. It helps us write better tips."
@@ -23,19 +24,19 @@ NOT_SAVED = "Sorry, I couldn't save your feedback just now. Please try again lat
 
 
 def _record(deps: Deps, body: dict[str, Any], context: BoltContext, *, helpful: bool) -> int | None:
-    data = button_data(body)
-    tip_id = data.get("t")
-    if not isinstance(tip_id, str) or not tip_id:
+    try:
+        value = clicked(body)
+    except StaleButton:  # the rep is told it was not saved
         return None
-    chunk_ids = [str(c) for c in data.get("c") or [] if isinstance(c, str)]
-    query_id = data.get("q") if isinstance(data.get("q"), int) else None
+    if not value.tip_id:
+        return None
     try:
         return deps.store.record_feedback(
             team_id=(body.get("team") or {}).get("id") or context.team_id,
             user_id=(body.get("user") or {}).get("id") or context.user_id,
-            query_id=query_id,
-            tip_id=tip_id,
-            chunk_ids=chunk_ids,
+            query_id=value.query_id,
+            tip_id=value.tip_id,
+            chunk_ids=list(value.chunk_ids),
             helpful=helpful,
         )
     except Exception as exc:
@@ -123,7 +124,7 @@ def ask_why(
         deliver(deps, client, where, render.notice_message(NOT_SAVED, emoji=":warning:"))
         return
     trigger_id = body.get("trigger_id")
-    title = _tip_title(deps, button_data(body).get("t"))
+    title = _tip_title(deps, clicked(body).tip_id)  # readable: it was just recorded
     try:
         if not trigger_id:
             raise ValueError("no trigger_id")
@@ -154,8 +155,8 @@ def _private(where: Any, body: dict[str, Any]) -> Any:
     )
 
 
-def _tip_title(deps: Deps, tip_id: Any) -> str:
-    if not isinstance(tip_id, str) or not deps.coach.ready:
+def _tip_title(deps: Deps, tip_id: str | None) -> str:
+    if not tip_id or not deps.coach.ready:
         return ""
     try:
         return deps.coach.get(0).tip_card(tip_id).title

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.weekly.post import Outcome, Plan, WeeklyPoster, default_owner, message_as_text
+from bot.weekly.post import Outcome, Plan, WeeklyPoster, default_owner
 from bot.weekly.rotation import StoreAskedCounts
 from bot.weekly.schedule import Clock, Schedule, ScheduleError, SystemClock
 from bot.weekly.workspaces import SlackSource, Target, WorkspaceUnavailable
@@ -241,7 +241,7 @@ def _preview(
         _say(out, f"Tip: {plan.tip.id} ({why})")
         _say(out, f"Schedule: {schedule.summary(now)}")
         _say(out, "-" * 72)
-        _say(out, message_as_text(plan.message))
+        _say(out, plan.as_text())
         _say(out, "")
     return 0
 

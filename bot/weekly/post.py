@@ -2,7 +2,8 @@
 
 The message reuses the play-card renderer (``bot.render.tip_blocks``): the post is the
 same card a rep gets (steps, phrases, who wrote what) under a "Tip of the week" header,
-with a "Show full tip" button and an invitation to share in the thread.
+with a "Show full tip" button and an invitation to share in the thread. Its preview
+(``coach weekly --preview``) is the same card model as plain text (``bot.render.text``).
 
 Delivery (:meth:`WeeklyPoster.deliver`) is a small protocol around the shared store:
 
@@ -19,7 +20,6 @@ Delivery (:meth:`WeeklyPoster.deliver`) is a small protocol around the shared st
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import socket
@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.logs import log_fields
 from bot.render import Message, escape, fit_blocks, full_tip_actions, tip_blocks, tip_fallback
+from bot.render.card import card
+from bot.render.text import card_text
 from bot.weekly.rotation import (
     ASKED_WINDOW,
     AskedCounts,
@@ -57,6 +59,11 @@ HEADER = "Tip of the week"
 SHARE_PROMPT = (
     ":speech_balloon: *Tried this with a customer?* Share what you said and how it went "
     "in the thread :thread: so the whole team can learn from it."
+)
+#: The same words without Slack's markup and emoji, for the terminal preview.
+SHARE_PROMPT_TEXT = (
+    "Tried this with a customer? Share what you said and how it went in the thread "
+    "so the whole team can learn from it."
 )
 #: Margin before a claim's time when searching the history (only for unusual week keys).
 HISTORY_SLACK = timedelta(minutes=5)
@@ -116,20 +123,11 @@ def build_post(tip: TipAnswer, *, note: str | None = None) -> Message:
     return Message(text=text, blocks=fit_blocks([*head, *tail], keep_tail=len(tail)))
 
 
-def message_as_text(message: Message) -> str:
-    """A terminal rendering of the post's blocks, for ``coach weekly --preview``."""
-    parts: list[str] = []
-    for block in message.blocks:
-        kind = block.get("type")
-        if kind == "divider":
-            parts.append("---")
-        elif kind == "header":
-            parts.append(f"== {block['text']['text']} ==")
-        elif kind == "context":
-            parts.append("  ".join(el.get("text", "") for el in block.get("elements", [])))
-        elif isinstance(block.get("text"), dict):
-            parts.append(block["text"].get("text", ""))
-    return html.unescape("\n\n".join(p for p in parts if p.strip()))
+def post_text(tip: TipAnswer, *, note: str | None = None) -> str:
+    """The post as plain text, for ``coach weekly --preview``: the parts of
+    :func:`build_post`, in its order, from the same card model."""
+    parts = [f"== {HEADER} ==", note or "", card_text(card(tip)), "---", SHARE_PROMPT_TEXT]
+    return "\n\n".join(part for part in parts if part)
 
 
 # -- outcomes -------------------------------------------------------------------------------
@@ -212,6 +210,10 @@ class Plan:
     tip: TipAnswer
     message: Message
     existing: WeeklyRow | None
+
+    def as_text(self) -> str:
+        """The post as ``coach weekly --preview`` prints it."""
+        return post_text(self.tip, note=asked_note(self.pick))
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,8 @@
-"""Answers -> Block Kit: the one renderer every Slack surface (and the weekly post) uses.
+"""Cards and answers as Block Kit: every Slack surface (and the weekly post) uses these.
 
-Pure functions, no Slack client and no I/O, so every limit and every escape is unit-tested.
-Slack rules kept here, once:
+What a card shows comes from the card model (:mod:`bot.render.card`); this module only
+writes it as Block Kit. Pure functions, no Slack client and no I/O, so every limit and
+every escape is unit-tested. Slack rules kept here, once:
 
 * every piece of text that did not come from us is escaped (``&``, ``<``, ``>``), so a rep
   typing ``<!channel>`` or ``<@U123>`` cannot ping anyone, and odd corpus text cannot
@@ -16,23 +17,35 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from retrieval.models import Answer, Suggestion, TipAnswer
+from bot.render import text as plain
+from bot.render.buttons import ButtonValue
+from bot.render.card import (
+    EXCERPT_NOTE,
+    FROM_PLAY,
+    FROM_TIP,
+    Card,
+    PhraseGroup,
+    Step,
+    card,
+    full_tip,
+    nearest,
+    preview,
+    unsure_tips,
+)
+from retrieval.models import Answer, TipAnswer
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_CONTEXT_TEXT = 2000  # per context element; kept well below Slack's 3000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
-MAX_BUTTON_VALUE = 2000
 MAX_FALLBACK_TEXT = 3000
-MAX_FALLBACK_SNIPPET = 280  # notifications show a line or two; the blocks hold the rest
 MAX_ECHO = 300  # how much of a rep's own words we quote back
-UNSURE_SHOWN = 3  # "these might help" lists at most this many tips
 
 # action ids (the listeners register these; keep them stable: old messages carry them)
 ACTION_FULL_TIP = "coach_full_tip"
@@ -158,39 +171,6 @@ def _header(title: str) -> list[dict[str, Any]]:
     return blocks
 
 
-def button_value(data: dict[str, Any], *, shrink: str | None = None) -> str:
-    """Compact JSON for a button value, shortening ``data[shrink]`` until it fits 2000 chars."""
-    value = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    if len(value) <= MAX_BUTTON_VALUE:
-        return value
-    if shrink is None or shrink not in data:
-        raise ValueError("button value too long")
-    item = data[shrink]
-    trimmed = dict(data)
-    while len(value) > MAX_BUTTON_VALUE:
-        over = len(value) - MAX_BUTTON_VALUE
-        if isinstance(item, str):
-            item = item[: max(0, len(item) - max(over, 16))]
-        elif isinstance(item, list | tuple):
-            item = list(item)[:-1]
-        else:
-            raise ValueError("button value too long")
-        trimmed[shrink] = item
-        value = json.dumps(trimmed, ensure_ascii=False, separators=(",", ":"))
-    return value
-
-
-def parse_value(value: str | None) -> dict[str, Any]:
-    """The dict a button carries; an old or tampered value gives ``{}`` (callers then say so)."""
-    if not value:
-        return {}
-    try:
-        data = json.loads(value)
-    except (TypeError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _button(text: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
@@ -222,109 +202,81 @@ def fit_blocks(blocks: list[dict[str, Any]], *, keep_tail: int = 0) -> list[dict
 # -- the tip itself (shared with the weekly post) -----------------------------------------
 
 
-def format_date(value: date | None) -> str:
-    return f"{value:%b} {value.day}, {value.year}" if value else ""
+def _fallback(words: str) -> str:
+    """Slack's ``text`` from :mod:`bot.render.text`'s plain words: escaped, within limits."""
+    return clip(escape(words), MAX_FALLBACK_TEXT)
 
 
-_QUOTES = '“”" '
-FROM_TIP = "from the tip"
-FROM_PLAY = "Coach's play"
-PLAY_CREDIT = "Coach's play: Tip Coach's own steps and phrases, written from this tip."
+def _italic(label: str) -> str:
+    """Who wrote a line is said in italics, beside the heading."""
+    return f"_{label}_"
 
 
-def _step_text(tip: TipAnswer, k: int, text: str) -> str:
-    """One step as mrkdwn: a play's bold lead-in kept bold, everything escaped."""
-    flat = " ".join(text.split())
-    lead = tip.step_leads[k] if k < len(tip.step_leads) else ""
-    if lead and flat.startswith(lead):
-        return f"*{escape(lead)}*{escape(flat[len(lead) :])}"
-    return escape(flat)
+def _step_text(step: Step) -> str:
+    """One step as mrkdwn: a play's lead-in kept bold, everything escaped."""
+    if step.lead:
+        return f"*{escape(step.lead)}*{escape(step.rest)}"
+    return escape(step.text)
 
 
-def step_lines(tip: TipAnswer) -> str:
-    """Numbered steps with the author's numbers; the one that fits is marked, not moved."""
+def step_lines(steps: Sequence[Step]) -> str:
+    """Numbered steps with the author's numbers; the one that fits is marked, not moved
+    (and bold, unless a bold lead-in already is)."""
     lines = []
-    for k, (number, text) in enumerate(tip.numbered_steps()):
-        body = _step_text(tip, k, text)
-        if tip.highlight == k and not (k < len(tip.step_leads) and tip.step_leads[k]):
-            lines.append(f":point_right: {number}. *{body}*")
+    for step in steps:
+        body = _step_text(step)
+        if step.highlighted:
+            shown = body if step.lead else f"*{body}*"
+            lines.append(f":point_right: {step.number}. {shown}")
         else:
-            lines.append(f"{number}. {body}")
+            lines.append(f"{step.number}. {body}")
     return "\n".join(lines)
 
 
 def _quoted(phrases: Sequence[str]) -> str:
-    lines: list[str] = []
-    for phrase in phrases:
-        text = escape(" ".join(phrase.split())).strip(_QUOTES)
-        if lines:
-            lines.append(">")
-        lines.append(f"> “{text}”")
-    return "\n".join(lines)
+    """Phrases as block quotes, an empty quote line between them so each reads on its own."""
+    return "\n>\n".join(f"> “{escape(phrase)}”" for phrase in phrases)
 
 
-def _origin_label(origin: str) -> str:
-    return f"_{FROM_TIP}_" if origin == "tip" else f"_{FROM_PLAY}_"
-
-
-def phrase_groups(tip: TipAnswer) -> list[tuple[str, list[str]]]:
-    """Phrases grouped by who wrote them, the tip's own first: [(origin, [phrases])]."""
-    origins = tip.phrase_origins or ("tip",) * len(tip.phrases)
-    groups: list[tuple[str, list[str]]] = []
-    for origin, phrase in zip(origins, tip.phrases, strict=True):
-        if groups and groups[-1][0] == origin:
-            groups[-1][1].append(phrase)
-        else:
-            groups.append((origin, [phrase]))
-    return groups
-
-
-def _same(a: str, b: str) -> bool:
-    """Two texts equal up to whitespace (a summary that *is* the takeaway is shown once)."""
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
-
-
-def meta_line(tip: TipAnswer) -> str:
+def meta_line(shown: Card) -> str:
+    """Date, categories and the excerpt warning: one context line under the title."""
     parts = []
-    if tip.date:
-        parts.append(f":date: {format_date(tip.date)}")
-    if tip.categories:
-        parts.append(":label: " + ", ".join(escape(c) for c in tip.categories))
-    if tip.excerpt:
-        parts.append(":scissors: excerpt: only the tip's opening is in the library")
+    if shown.date:
+        parts.append(f":date: {shown.date}")
+    if shown.categories:
+        parts.append(":label: " + ", ".join(escape(c) for c in shown.categories))
+    if shown.excerpt:
+        parts.append(f":scissors: {EXCERPT_NOTE}")
     return "  ·  ".join(parts)
 
 
-def link(url: str, label: str) -> str:
-    """A Slack link; only plain http(s) URLs (authors' front matter is validated) are linked."""
-    if re.fullmatch(r"https?://[^\s<>|]+", url or ""):
-        return f"<{url}|{escape(label)}>"
-    return ""
-
-
-def source_line(tip: TipAnswer) -> str:
-    if not tip.source:
+def source_line(shown: Card) -> str:
+    """``Source: …`` and, when the author gave one, a link to the original (the card model
+    only passes plain http(s) URLs on)."""
+    if not shown.source:
         return ""
-    line = f"Source: {escape(tip.source)}"
-    original = link(tip.url, "read the original")
-    return f"{line} · {original}" if original else line
+    line = f"Source: {escape(shown.source)}"
+    return f"{line} · <{shown.url}|read the original>" if shown.url else line
 
 
-def credit_line(tip: TipAnswer) -> str:
-    return PLAY_CREDIT if tip.has_play else ""
+def _footer(shown: Card) -> list[dict[str, Any]]:
+    lines = [line for line in (source_line(shown), shown.credit) if line]
+    return [_context(*lines)] if lines else []
 
 
-def _steps_section(tip: TipAnswer) -> list[dict[str, Any]]:
-    if not tip.steps:
-        return []
-    return _sections(f"*Steps* · {_origin_label(tip.step_origin)}\n{step_lines(tip)}")
+def _head(shown: Card, *, header: bool = True) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = _header(shown.title) if header else []
+    meta = meta_line(shown)
+    if meta:
+        blocks.append(_context(meta))
+    return blocks
 
 
-def _phrase_sections(tip: TipAnswer) -> list[dict[str, Any]]:
+def _phrase_sections(groups: Sequence[PhraseGroup]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    for origin, phrases in phrase_groups(tip):
+    for group in groups:
         blocks.extend(
-            _sections(f"*Say something like* · {_origin_label(origin)}\n{_quoted(phrases)}")
+            _sections(f"*Say something like* · {_italic(group.label)}\n{_quoted(group.phrases)}")
         )
     return blocks
 
@@ -335,77 +287,54 @@ def tip_blocks(tip: TipAnswer, *, header: bool = True) -> list[dict[str, Any]]:
 
     Built for a rep mid-call: the title, the first step and a phrase come first.
     """
-    blocks: list[dict[str, Any]] = _header(tip.title) if header else []
-    meta = meta_line(tip)
-    if meta:
-        blocks.append(_context(meta))
-    blocks.extend(_steps_section(tip))
-    blocks.extend(_phrase_sections(tip))
-    if tip.takeaway.strip():
-        blocks.extend(
-            _sections(f"*Takeaway* · _{FROM_TIP}_: {escape(' '.join(tip.takeaway.split()))}")
-        )
-    elif tip.summary.strip() and (tip.excerpt or not (tip.steps or tip.phrases)):
-        label = "The tip opens" if tip.excerpt else "In short"
-        blocks.append(_context(f"_{label}:_ {escape(' '.join(tip.summary.split()))}"))
-    footer = [line for line in (source_line(tip), credit_line(tip)) if line]
-    if footer:
-        blocks.append(_context(*footer))
-    return blocks
+    shown = card(tip)
+    blocks = _head(shown, header=header)
+    if shown.steps:
+        label = _italic(shown.steps_label)
+        blocks.extend(_sections(f"*Steps* · {label}\n{step_lines(shown.steps)}"))
+    blocks.extend(_phrase_sections(shown.phrase_groups))
+    opening = shown.opening
+    if shown.takeaway:
+        takeaway = f"*Takeaway* · {_italic(FROM_TIP)}: {escape(shown.takeaway)}"
+        blocks.extend(_sections(takeaway))
+    elif opening:
+        blocks.append(_context(f"_{opening.label}:_ {escape(opening.text)}"))
+    return [*blocks, *_footer(shown)]
 
 
 def full_tip_blocks(tip: TipAnswer) -> list[dict[str, Any]]:
-    """ "Show full tip": the tip's whole text as published, then the coach's play.
-
-    The card's steps keep their numbers here: a tip's own steps are in its text, in the
-    same order; when the card showed the play's steps, the play below lists the same.
-    """
-    blocks: list[dict[str, Any]] = [*_header(tip.title)]
-    meta = meta_line(tip)
-    if meta:
-        blocks.append(_context(meta))
-    if tip.body:
-        label = "*From the tip* (excerpt)" if tip.excerpt else "*From the tip*"
-        text = "\n\n".join(
-            f"*{escape(' '.join(p.lstrip('#').split()))}*"
-            if i in tip.body_headings
-            else escape(" ".join(p.split()))
-            for i, p in enumerate(tip.body)
-            if p.strip()
+    """ "Show full tip": the tip's whole text as published, then the coach's play."""
+    full = full_tip(tip)
+    blocks = _head(full.card)
+    if full.body:
+        label = "*From the tip* (excerpt)" if full.card.excerpt else "*From the tip*"
+        body = "\n\n".join(
+            f"*{escape(p.text)}*" if p.heading else escape(p.text) for p in full.body
         )
-        if tip.excerpt:
-            text += " …"
-        blocks.extend(_sections(f"{label}\n{text}"))
-    if tip.has_play:
+        if full.card.excerpt:
+            body += " …"
+        blocks.extend(_sections(f"{label}\n{body}"))
+    play = full.play
+    if play is not None:
         blocks.append({"type": "divider"})
         blocks.extend(_sections(f"*{FROM_PLAY}* · _our suggestions, written from this tip_"))
-        if tip.when.strip():
-            blocks.extend(_sections(f"*When to use it:* {escape(' '.join(tip.when.split()))}"))
-        if tip.step_origin == "play":
-            blocks.extend(_sections(f"*Steps*\n{step_lines(tip)}"))
-        played = [p for o, ps in phrase_groups(tip) if o == "play" for p in ps]
-        if played:
-            blocks.extend(_sections(f"*Say something like*\n{_quoted(played)}"))
-        if tip.avoid:
-            avoid = "\n".join(f"• {escape(' '.join(line.split()))}" for line in tip.avoid)
+        if play.when:
+            blocks.extend(_sections(f"*When to use it:* {escape(play.when)}"))
+        if play.steps:
+            blocks.extend(_sections(f"*Steps*\n{step_lines(play.steps)}"))
+        if play.phrases:
+            blocks.extend(_sections(f"*Say something like*\n{_quoted(play.phrases)}"))
+        if play.avoid:
+            avoid = "\n".join(f"• {escape(line)}" for line in play.avoid)
             blocks.extend(_sections(f"*Avoid saying*\n{avoid}"))
-        if tip.play_takeaway.strip():
-            blocks.extend(
-                _sections(f"*In one line:* {escape(' '.join(tip.play_takeaway.split()))}")
-            )
-    footer = [line for line in (source_line(tip), credit_line(tip)) if line]
-    if footer:
-        blocks.append(_context(*footer))
-    return blocks
+        if play.takeaway:
+            blocks.extend(_sections(f"*In one line:* {escape(play.takeaway)}"))
+    return [*blocks, *_footer(full.card)]
 
 
 def tip_fallback(tip: TipAnswer, prefix: str = "") -> str:
-    """Notification text: title plus the first step or phrase (escaped, short)."""
-    first = tip.steps[0] if tip.steps else (tip.phrases[0] if tip.phrases else tip.summary)
-    text = f"{prefix}{escape(' '.join(tip.title.split()) or 'Tip')}"
-    if first.strip():
-        text += f": {clip(escape(' '.join(first.split())), MAX_FALLBACK_SNIPPET)}"
-    return clip(text, MAX_FALLBACK_TEXT)
+    """Notification text: title plus the card's first line (escaped, short)."""
+    return _fallback(plain.tip_fallback(card(tip), prefix))
 
 
 # -- cards --------------------------------------------------------------------------------
@@ -419,25 +348,30 @@ def _card_buttons(
     exclude: Sequence[str],
     shareable: bool,
     full: bool,
-    next_best: bool = True,
 ) -> dict[str, Any]:
+    """A card's buttons; each value carries all its action needs (Slack keeps no state)."""
     elements = []
     if not full:
-        elements.append(
-            _button("Show full tip", ACTION_FULL_TIP, button_value({"t": tip.id, "q": query_id}))
-        )
-    if next_best and query:
-        excluded = list(dict.fromkeys([*exclude, tip.id]))
-        value = button_value({"q": query_id, "x": excluded, "s": query}, shrink="s")
-        elements.append(_button("Next best tip", ACTION_NEXT_TIP, value))
-    feedback = button_value({"t": tip.id, "q": query_id, "c": list(tip.chunk_ids)}, shrink="c")
-    elements.append(_button(":thumbsup:", ACTION_FEEDBACK_UP, feedback))
-    elements.append(_button(":thumbsdown:", ACTION_FEEDBACK_DOWN, feedback))
+        show = ButtonValue(tip_id=tip.id, query_id=query_id).encode()
+        elements.append(_button("Show full tip", ACTION_FULL_TIP, show))
+    if query:
+        excluded = tuple(dict.fromkeys([*exclude, tip.id]))
+        value = ButtonValue(query_id=query_id, exclude=excluded, query=query)
+        elements.append(_button("Next best tip", ACTION_NEXT_TIP, value.encode(shrink="query")))
+    feedback = ButtonValue(tip_id=tip.id, query_id=query_id, chunk_ids=tip.chunk_ids)
+    feedback_value = feedback.encode(shrink="chunk_ids")
+    elements.append(_button(":thumbsup:", ACTION_FEEDBACK_UP, feedback_value))
+    elements.append(_button(":thumbsdown:", ACTION_FEEDBACK_DOWN, feedback_value))
     if shareable:
-        share = {"t": tip.id, "q": query_id, "f": full, "x": list(exclude), "s": query or ""}
+        share = ButtonValue(
+            tip_id=tip.id, query_id=query_id, full=full, exclude=tuple(exclude), query=query or ""
+        )
         elements.append(
             _button(
-                "Share with channel", ACTION_SHARE, button_value(share, shrink="s"), style="primary"
+                "Share with channel",
+                ACTION_SHARE,
+                share.encode(shrink="query"),
+                style="primary",
             )
         )
     return {"type": "actions", "block_id": "coach_card_actions", "elements": elements}
@@ -445,12 +379,11 @@ def _card_buttons(
 
 def full_tip_actions(tip: TipAnswer) -> dict[str, Any]:
     """A lone "Show full tip" button (the weekly post and App Home, where no one asked)."""
+    value = ButtonValue(tip_id=tip.id).encode()
     return {
         "type": "actions",
         "block_id": "coach_full_tip",
-        "elements": [
-            _button("Show full tip", ACTION_FULL_TIP, button_value({"t": tip.id, "q": None}))
-        ],
+        "elements": [_button("Show full tip", ACTION_FULL_TIP, value)],
     }
 
 
@@ -503,19 +436,13 @@ def full_tip_message(tip: TipAnswer, *, query_id: int | None, shareable: bool = 
 def tip_preview(tip: TipAnswer) -> str:
     """Title, first step and first phrase (labelled by who wrote them): enough to tell
     whether a tip fits."""
-    names = {"tip": FROM_TIP, "play": FROM_PLAY}
-    step = names[tip.step_origin] if tip.steps else None
-    phrase = names[(tip.phrase_origins or ("tip",))[0]] if tip.phrases else None
-    if step and phrase and step != phrase:
-        label = f" · _step: {step}; phrase: {phrase}_"
-    else:
-        label = f" · _{step or phrase}_" if (step or phrase) else ""
-    lines = [f"*{escape(' '.join(tip.title.split()))}*{label}"]
-    if tip.steps:
-        number, text = tip.numbered_steps()[0]
-        lines.append(f"{number}. {_step_text(tip, 0, text)}")
-    if tip.phrases:
-        lines.append(_quoted(tip.phrases[:1]))
+    shown = preview(card(tip))
+    label = f" · _{shown.origins_label}_" if shown.origins_label else ""
+    lines = [f"*{escape(shown.title)}*{label}"]
+    if shown.steps:
+        lines.append(step_lines(shown.steps))
+    if shown.phrase_groups:
+        lines.append(_quoted(shown.phrases))
     return "\n".join(lines)
 
 
@@ -526,7 +453,7 @@ def unsure_message(answer: Answer, *, query_id: int | None) -> Message:
     blocks: list[dict[str, Any]] = _sections(
         f":thinking_face: I'm not sure which tip fits{about}. These might help:"
     )
-    tips = list(answer.tips)[:UNSURE_SHOWN]
+    tips = unsure_tips(answer)
     for n, tip in enumerate(tips):
         blocks.append(
             {
@@ -535,7 +462,7 @@ def unsure_message(answer: Answer, *, query_id: int | None) -> Message:
                 "accessory": _button(
                     "Show this tip",
                     f"{ACTION_SUGGESTION}_{n}",
-                    button_value({"t": tip.id, "q": query_id}),
+                    ButtonValue(tip_id=tip.id, query_id=query_id).encode(),
                 ),
             }
         )
@@ -545,10 +472,8 @@ def unsure_message(answer: Answer, *, query_id: int | None) -> Message:
             "Tip Coach's plays are our suggestions, written from each tip."
         )
     )
-    text = "Not sure which tip fits. These might help: " + "; ".join(
-        escape(tip.title) for tip in tips
-    )
-    return Message(text=clip(text, MAX_FALLBACK_TEXT), blocks=fit_blocks(blocks))
+    titles = [card(tip).title for tip in tips]
+    return Message(text=_fallback(plain.unsure_fallback(titles)), blocks=fit_blocks(blocks))
 
 
 OFF_TOPIC = (
@@ -564,19 +489,21 @@ def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
     if answer.off_topic:
         what = f"“{quoted}”" if quoted else "That"
         blocks = _sections(f":information_source: {what} {OFF_TOPIC}")
-        return Message(text="No tip: that doesn't look like a customer situation.", blocks=blocks)
+        return Message(text=plain.OFF_TOPIC_FALLBACK, blocks=blocks)
     intro = (
         f"I don't have a tip I'm sure fits “{quoted}”."
         if quoted
         else "I don't have a tip I'm sure fits that."
     )
     blocks: list[dict[str, Any]] = _sections(intro)
-    suggestions: list[Suggestion] = list(answer.suggestions)[:3]
+    suggestions = nearest(answer)
     if suggestions:
         blocks.extend(_sections("*Is it one of these situations?*"))
         buttons = [
             _button(
-                s.label, f"{ACTION_SUGGESTION}_{n}", button_value({"t": s.tip_id, "q": query_id})
+                s.label,
+                f"{ACTION_SUGGESTION}_{n}",
+                ButtonValue(tip_id=s.tip_id, query_id=query_id).encode(),
             )
             for n, s in enumerate(suggestions)
         ]
@@ -587,17 +514,15 @@ def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
             "_customer wants the supervisor_ or _caller is angry about a late refund_."
         )
     )
-    text = "No confident match"
-    if suggestions:
-        text += ". Nearest situations: " + "; ".join(escape(s.label) for s in suggestions)
-    return Message(text=clip(text, MAX_FALLBACK_TEXT), blocks=fit_blocks(blocks))
+    situations = [s.label for s in suggestions]
+    return Message(text=_fallback(plain.decline_fallback(situations)), blocks=fit_blocks(blocks))
 
 
-def shared_message(card: Message, *, user_id: str | None) -> Message:
+def shared_message(original: Message, *, user_id: str | None) -> Message:
     """A card shared publicly from an ephemeral answer, credited to the rep who shared it."""
-    blocks = [b for b in card.blocks if b.get("type") != "actions"]
+    blocks = [b for b in original.blocks if b.get("type") != "actions"]
     kept_actions = []
-    for block in card.blocks:
+    for block in original.blocks:
         if block.get("type") == "actions":
             elements = [e for e in block.get("elements", []) if e.get("action_id") != ACTION_SHARE]
             if elements:
@@ -606,7 +531,7 @@ def shared_message(card: Message, *, user_id: str | None) -> Message:
     blocks = fit_blocks(
         [*blocks, _context(f"Shared by {by}"), *kept_actions], keep_tail=len(kept_actions)
     )
-    return Message(text=clip(f"{card.text} (shared by {by})", MAX_FALLBACK_TEXT), blocks=blocks)
+    return Message(text=clip(f"{original.text} (shared by {by})", MAX_FALLBACK_TEXT), blocks=blocks)
 
 
 def help_message(slash_command: str = "/coach") -> Message:
@@ -775,17 +700,3 @@ def home_view(content: HomeContent) -> dict[str, Any]:
     if len(blocks) > MAX_HOME_BLOCKS:  # only a freak tip or report gets here
         blocks = [*blocks[: MAX_HOME_BLOCKS - 1], _context("_Some of this tab was cut short._")]
     return {"type": "home", "callback_id": HOME_CALLBACK_ID, "blocks": blocks}
-
-
-def iter_texts(blocks: Iterable[dict[str, Any]]) -> Iterable[str]:
-    """Every piece of text in a block list (tests and log redaction use it)."""
-    for block in blocks:
-        text = block.get("text")
-        if isinstance(text, dict):
-            yield text.get("text", "")
-        for element in block.get("elements", []) or []:
-            if isinstance(element, dict):
-                if isinstance(element.get("text"), dict):
-                    yield element["text"].get("text", "")
-                elif isinstance(element.get("text"), str):
-                    yield element["text"]
