@@ -21,10 +21,10 @@ from slack_sdk.errors import SlackApiError
 from bot import render
 from bot.deps import Deps
 from bot.logs import log_fields
+from bot.privacy import redact
 from bot.redelivery import Held, Sender
 from bot.render import Message
 from bot.slack_client import build_webhook
-from bot.storage.redact import redact
 
 #: Slack errors that mean "you can't post *there*": the rep gets the answer in a DM instead.
 REDIRECT_ERRORS = {

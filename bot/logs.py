@@ -4,8 +4,8 @@
   ``logger.info("msg", extra={"fields": {...}})`` (see :func:`log_fields`).
 * ``SecretMaskFilter`` masks Slack tokens (``xoxb-``, ``xapp-``, ...) by shape, and the
   configured secrets by value, in the message, its arguments and its fields.
-* The storage layer's redaction filter (e-mails, phone and card numbers, ...) is
-  added when it exists, so a rep's text cannot reach the logs unredacted either.
+* :class:`bot.privacy.RedactingFilter` (e-mails, phone and card numbers, ...) is always
+  added, so a rep's text cannot reach the logs unredacted either.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import traceback
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from bot.privacy import RedactingFilter
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -115,27 +117,12 @@ def settings_secrets(settings: Settings) -> list[str]:
     return values
 
 
-def _redaction_filter() -> logging.Filter | None:
-    """The storage layer's redaction filter (reps' text), once it exists."""
-    try:
-        from bot.storage import redaction  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    for name in ("RedactingFilter", "RedactionFilter", "RedactFilter"):
-        cls = getattr(redaction, name, None)
-        if cls is not None:
-            return cls()
-    return None
-
-
 def build_handler(settings: Settings | None = None, stream: Any = None) -> logging.Handler:
-    """A stderr handler with JSON lines, secret masking and (if available) redaction."""
+    """A stderr handler with JSON lines, secret masking and PII redaction."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(SecretMaskFilter(settings_secrets(settings) if settings is not None else ()))
-    redaction = _redaction_filter()
-    if redaction is not None:
-        handler.addFilter(redaction)
+    handler.addFilter(RedactingFilter())
     return handler
 
 

@@ -54,7 +54,12 @@ WEEKLY_TARGET_RE = re.compile(r"(?:(?P<team>T[A-Z0-9]{2,}):)?(?P<channel>[CGD][A
 
 
 class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable to fix."""
+    """A setting is missing or malformed; the message names the variable to fix.
+
+    Deliberately not a :class:`config.errors.CoachError`: code that catches those shows
+    their message to a rep (or ends a command quietly); a bad setting is the operator's
+    to fix, so it must reach start-up or the logs instead.
+    """
 
 
 def _env(name: str, field: str) -> Any:

@@ -1,10 +1,23 @@
-"""Domain errors raised by the retrieval core and turned into friendly replies at the edges."""
+"""Domain errors raised by the retrieval core and turned into friendly replies at the edges.
+
+:class:`CoachError` lives in :mod:`config.errors` (shared with storage) and is re-exported
+here, so ``from retrieval.errors import CoachError`` names the same class.
+"""
 
 from __future__ import annotations
 
+from config.errors import CoachError
 
-class CoachError(Exception):
-    """Base class: every message is written for the person who will read it."""
+__all__ = [
+    "CoachError",
+    "CorpusEmpty",
+    "EmptyQuery",
+    "IndexCorrupt",
+    "IndexMissing",
+    "IndexStale",
+    "ModelUnavailable",
+    "UnknownTip",
+]
 
 
 class EmptyQuery(CoachError):

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from bot.storage.redact import (
+from bot.logs import build_handler
+from bot.privacy import (
     CARD,
     EMAIL,
     NUMBER,
     PHONE,
     RedactingFilter,
-    install_log_redaction,
     is_date_like,
     luhn_ok,
     redact,
@@ -243,7 +243,7 @@ def _logger_with_handler() -> tuple[logging.Logger, io.StringIO]:
     parent.handlers[:] = [handler]
     parent.propagate = False
     parent.setLevel(logging.INFO)
-    install_log_redaction(parent)
+    handler.addFilter(RedactingFilter())
     return logging.getLogger("redact-test.child"), stream
 
 
@@ -276,12 +276,17 @@ def test_tracebacks_and_structured_extras_are_redacted() -> None:
     assert "7946" not in json.dumps(record.payload)
 
 
-def test_install_is_idempotent() -> None:
-    logger = logging.getLogger("redact-test-install")
-    logger.handlers[:] = [logging.NullHandler()]
-    install_log_redaction(logger)
-    install_log_redaction(logger)
-    assert sum(isinstance(f, RedactingFilter) for f in logger.handlers[0].filters) == 1
+def test_the_log_handler_carries_the_redacting_filter_exactly_once() -> None:
+    stream = io.StringIO()
+    handler = build_handler(stream=stream)
+    assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
+    logger = logging.getLogger("redact-test-handler")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.info("lookup", extra={"fields": {"situation": "mail ann@example.com"}})
+    line = json.loads(stream.getvalue())
+    assert line["situation"] == f"mail {EMAIL}"
 
 
 def test_slack_ids_in_structured_fields_stay_usable() -> None:

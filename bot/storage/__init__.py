@@ -1,22 +1,18 @@
 """Shared storage for every Tip Coach process (see ``store.Store``).
 
 ``Store.open(settings)`` opens the database named by ``settings.database_url`` and
-migrates it; text is redacted (``redact``) before it is stored.
+migrates it; text is redacted (:func:`bot.privacy.redact`) before it is stored.
 """
 
 from bot.storage.errors import StorageError, UnknownRecord
-from bot.storage.redact import RedactingFilter, install_log_redaction, redact
 from bot.storage.store import SURFACES, FeedbackRow, QueryRow, Store, WeeklyRow
 
 __all__ = [
     "SURFACES",
     "FeedbackRow",
     "QueryRow",
-    "RedactingFilter",
     "StorageError",
     "Store",
     "UnknownRecord",
     "WeeklyRow",
-    "install_log_redaction",
-    "redact",
 ]

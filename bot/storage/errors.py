@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.errors import CoachError
+from config.errors import CoachError
 
 
 class StorageError(CoachError):

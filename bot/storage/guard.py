@@ -28,8 +28,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.privacy import redact, redact_optional
 from bot.storage.errors import StorageError
-from bot.storage.redact import redact, redact_optional
 
 log = logging.getLogger("bot.storage")
 

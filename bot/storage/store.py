@@ -24,10 +24,10 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql import Insert
 
+from bot.privacy import redact, redact_optional
 from bot.storage import migrate
 from bot.storage.engine import display_url, make_engine, normalise_url
 from bot.storage.errors import StorageError, UnknownRecord
-from bot.storage.redact import redact, redact_optional
 from bot.storage.schema import (
     feedback,
     pending_deliveries,

@@ -1,10 +1,13 @@
-"""Redact personal data from reps' text before it is stored or logged.
+"""The one owner of PII redaction: reps' text is redacted here before it is stored or logged.
 
 Reps paste what customers wrote, so situation text can hold e-mail addresses, phone
 numbers, card numbers and account or order numbers. :func:`redact` swaps them for
 placeholders (``[email]``, ``[phone]``, ``[card]``, ``[number]``) and leaves ordinary
 customer-service prose ("refund takes 7-10 days", "call back at 3pm") readable.
 :class:`RedactingFilter` does the same to log records.
+
+Storage (``bot.storage``) and logging (``bot.logs``) both import these names directly,
+so there is one set of patterns and a missing one fails at import, not silently.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ def _classify(candidate: str, before: str) -> str | None:
 
 
 def _redact_digits(text: str) -> str:
+    """One pass over the digit runs, so each is classified once in its surrounding text."""
     out: list[str] = []
     last = 0
     for match in _DIGITS.finditer(text):
@@ -184,7 +188,7 @@ def _redact_value(value: Any, depth: int = 0) -> Any:
 class RedactingFilter(logging.Filter):
     """Redacts every log record's message, arguments, ``extra`` strings and traceback text.
 
-    Install it on the handlers (``install_log_redaction()``) rather than on a logger:
+    It goes on a handler (``bot.logs.build_handler`` adds it) rather than on a logger:
     a logger's filters do not see records that propagate up from child loggers.
     """
 
@@ -205,13 +209,3 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
-
-
-def install_log_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
-    """Add one :class:`RedactingFilter` to every handler of ``logger`` (default: the root)."""
-    target = logger or logging.getLogger()
-    flt = RedactingFilter()
-    for handler in target.handlers:
-        if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
-            handler.addFilter(flt)
-    return flt
