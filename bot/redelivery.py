@@ -290,12 +290,12 @@ class Redelivery:
     def _expired(self, held: Held, tries: int) -> bool:
         if self.wall_clock() - held.created_at <= self.max_age and tries < self.max_tries:
             return False
+        self._journal("forget", lambda j: j.forget(held.key), key=held.key)
         self.lost += 1
         log.error(
             "answer lost: given up after retries",
             extra={"key": held.key, "team_id": held.team_id, "tries": tries},
         )
-        self._journal("forget", lambda j: j.forget(held.key), key=held.key)
         return True
 
     def _try(self, attempt: _Attempt) -> None:

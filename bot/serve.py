@@ -76,6 +76,7 @@ def close_worker_app(server: Any, worker: Any) -> None:
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     from bot.logs import JsonFormatter, SecretMaskFilter, settings_secrets
+    from bot.privacy import RedactingFilter
 
     return {
         "bind": f"0.0.0.0:{settings.port}",
@@ -93,10 +94,13 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {"json": {"()": JsonFormatter}},
-            "filters": {"mask": {"()": SecretMaskFilter, "secrets": settings_secrets(settings)}},
+            "filters": {
+                "mask": {"()": SecretMaskFilter, "secrets": settings_secrets(settings)},
+                "redact": {"()": RedactingFilter},  # gunicorn's own lines: no PII either
+            },
             "handlers": {
                 "stderr": {
-                    "filters": ["mask"],
+                    "filters": ["mask", "redact"],
                     "class": "logging.StreamHandler",
                     "formatter": "json",
                     "stream": "ext://sys.stderr",

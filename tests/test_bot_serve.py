@@ -451,3 +451,27 @@ def test_several_workers_share_one_model_loaded_before_the_fork(tmp_path: Path) 
         os._exit(0 if len(results) == 15 and all(results) else 3)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_gunicorn_log_lines_are_redacted_and_masked(tmp_path: Path) -> None:
+    """gunicorn's own handler (its error log, in the master) gets the same filters as ours."""
+    import io
+    import logging.config
+
+    settings = load_settings(data_dir=tmp_path, _env_file=None)
+    config = serve.gunicorn_options(settings)["logconfig_dict"]
+    logging.config.dictConfig(config)
+    handler = logging.getLogger("gunicorn.error").handlers[0]
+    stream = io.StringIO()
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    try:
+        logging.getLogger("gunicorn.error").error(
+            "bad request from jane.doe@example.com with xoxb-1234-5678-abcdefghijkl"
+        )
+        line = stream.getvalue()
+    finally:
+        from bot.logs import configure_logging
+
+        configure_logging(settings)
+    assert "jane.doe@example.com" not in line and "xoxb-1234-5678-abcdefghijkl" not in line
+    assert "bad request from" in line
