@@ -1,9 +1,12 @@
 """The one owner of PII redaction: reps' text is redacted here before it is stored or logged.
 
 Reps paste what customers wrote, so situation text can hold e-mail addresses, phone
-numbers, card numbers and account or order numbers. :func:`redact` swaps them for
-placeholders (``[email]``, ``[phone]``, ``[card]``, ``[number]``) and leaves ordinary
-customer-service prose ("refund takes 7-10 days", "call back at 3pm") readable.
+numbers, card numbers and account or order numbers, names, street addresses, card security
+codes and dates of birth. :func:`redact` swaps them for placeholders (``[email]``,
+``[phone]``, ``[card]``, ``[number]``, ``[name]``, ``[address]``, ``[cvv]``, ``[dob]``,
+``[id]``) and leaves ordinary customer-service prose ("refund takes 7-10 days", "call back
+at 3pm", "Customer Service") readable. Names are caught after a cue ("customer Jane Roe",
+"Mrs. Alvarez", "my name is …"), not everywhere: a capitalised word alone is not a name.
 :class:`RedactingFilter` does the same to log records.
 
 Storage (``bot.storage``) and logging (``bot.logs``) both import these names directly,
@@ -20,6 +23,11 @@ EMAIL = "[email]"
 PHONE = "[phone]"
 CARD = "[card]"
 NUMBER = "[number]"
+NAME = "[name]"
+ADDRESS = "[address]"
+CVV = "[cvv]"
+DOB = "[dob]"
+ORDER_ID = "[id]"
 
 #: Slack wraps links it recognises: <mailto:a@b.co|a@b.co>, <tel:+15551234567|555 123 4567>.
 _SLACK_MAILTO = re.compile(r"<mailto:[^>]*>", re.IGNORECASE)
@@ -138,14 +146,101 @@ def _redact_digits(text: str) -> str:
     return "".join(out)
 
 
+# -- cue-led kinds: each pattern is a bounded sequence, so it costs O(1) per start position.
+
+_WORD = r"[A-Z][A-Za-z'’-]{1,24}"
+#: Who a name follows: a role ("customer", "caller"...), an honorific, or "my name is".
+_NAME = re.compile(
+    r"(?<![\w])(?i:customer|caller|client|guest|patient|member|cardholder|passenger|tenant"
+    r"|subscriber|mr|mrs|ms|miss|mx|dr|named|name is|name's|name:)\.?[ \t]+"
+    rf"({_WORD}(?:[ \t]{_WORD}){{0,2}})"
+)
+#: Capitalised words after a cue that are not names ("Customer Service", "caller Monday").
+_NOT_NAMES = frozenset(
+    "service services support care success experience relations team portal account id "
+    "i the a an and or but this that he she they we you it his her their our my your "
+    "monday tuesday wednesday thursday friday saturday sunday january february march april "
+    "may june july august september october november december today yesterday tomorrow "
+    "please thanks hi hello ok okay yes no wants says said called is was".split()
+)
+_STREET = (
+    r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl"
+    r"|terrace|highway|hwy|parkway|pkwy|circle|cir)"
+)
+_ADDRESS = re.compile(
+    r"(?<![\w])\d{1,6}[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z0-9][\w'’.-]{0,24}[ \t]+){1,4}"
+    rf"{_STREET}\b\.?"
+    r"(?:,?[ \t]*(?i:apt|apartment|suite|ste|unit|#)\.?[ \t]*[\w-]{1,8})?"
+)
+_CVV = re.compile(
+    r"((?<![\w])(?i:cvv2?|cvc2?|cid|security[ \t]+code|card[ \t]+code)"
+    r"[ \t]*(?:is|:|=|#|-)?[ \t]*)\d{3,4}(?!\d)"
+)
+_MONTH = (
+    r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]{0,6}\.?"
+)
+_DATE = (
+    r"(?:\d{1,4}[-./]\d{1,2}[-./]\d{1,4}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?[ \t]+{_MONTH},?[ \t]+\d{{2,4}}"
+    rf"|{_MONTH}[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+\d{{2,4}})"
+)
+_DOB = re.compile(
+    r"((?<![\w])(?i:dob|d\.o\.b\.?|date[ \t]+of[ \t]+birth|birth[ \t]*date|birthday"
+    r"|born(?:[ \t]+on)?)[ \t]*(?:is|:|-)?[ \t]*)"
+    rf"{_DATE}"
+)
+#: An order-like reference after a cue ("order #A-1234", "case 4471"), or "#" + code.
+_ID_CUE = re.compile(
+    r"((?<![\w])(?i:order|ticket|case|ref|reference|confirmation|booking|tracking|invoice"
+    r"|account|acct|policy|claim|reservation|membership)"
+    r"(?:[ \t]+(?i:number|no\.?|num|id))?[ \t]*[:#]?[ \t]*)"
+    r"([A-Za-z0-9][A-Za-z0-9-]{2,24})(?![\w-])"
+)
+_HASH_ID = re.compile(r"(?<![\w&])#([A-Za-z0-9][A-Za-z0-9-]{2,24})(?![\w-])")
+
+
+def _digit_count(token: str) -> int:
+    return sum(ch.isdigit() for ch in token)
+
+
+def _name(match: re.Match[str]) -> str:
+    """Replace the cue's capitalised words up to the first that is not a name."""
+    words = match.group(1).split()
+    kept = 0
+    while kept < len(words) and words[kept].lower() not in _NOT_NAMES:
+        kept += 1
+    if not kept:
+        return match.group(0)
+    cue = match.group(0)[: match.start(1) - match.start(0)]
+    rest = match.group(1).split(None, kept)[kept:] if kept < len(words) else []
+    return cue + NAME + ("".join(" " + r for r in rest))
+
+
+def _order_id(match: re.Match[str]) -> str:
+    token = match.group(2)
+    if _digit_count(token) < 3:
+        return match.group(0)
+    return match.group(1) + ORDER_ID
+
+
+def _hash_id(match: re.Match[str]) -> str:
+    return ORDER_ID if _digit_count(match.group(1)) >= 3 else match.group(0)
+
+
 def redact(text: str) -> str:
-    """``text`` with e-mail addresses, phone, card and long numbers replaced by placeholders."""
+    """``text`` with personal data replaced by placeholders (see the module docstring)."""
     if not text:
         return text
     text = _SLACK_MAILTO.sub(EMAIL, text)
     text = _SLACK_TEL.sub(PHONE, text)
     text = _EMAIL.sub(EMAIL, text)
-    return _redact_digits(text)
+    text = _CVV.sub(lambda m: m.group(1) + CVV, text)
+    text = _DOB.sub(lambda m: m.group(1) + DOB, text)
+    text = _ADDRESS.sub(ADDRESS, text)
+    text = _redact_digits(text)
+    text = _ID_CUE.sub(_order_id, text)
+    text = _HASH_ID.sub(_hash_id, text)
+    return _NAME.sub(_name, text)
 
 
 def redact_optional(text: str | None) -> str | None:

@@ -13,9 +13,14 @@ from hypothesis import strategies as st
 
 from bot.logs import build_handler
 from bot.privacy import (
+    ADDRESS,
     CARD,
+    CVV,
+    DOB,
     EMAIL,
+    NAME,
     NUMBER,
+    ORDER_ID,
     PHONE,
     RedactingFilter,
     is_date_like,
@@ -172,7 +177,53 @@ READABLE = [
     "she is 85 years old and hard of hearing",
     "Room 101, floor 3, building B",
     "version 2.4.1 of the app crashes",
+    "Customer Service is closed on Sundays",
+    "customer Monday morning rush was brutal",
+    "we shipped 3 orders on Main St yesterday",
+    "the caller wants a manager",
+    "ticket #2 of the day",
+    "case closed, order placed, account locked",
 ]
+
+
+#: (text with PII, what must not survive, the placeholder that replaces it)
+PII_CASES = [
+    ("customer John Smith called about his refund", "John Smith", NAME),
+    ("Caller Maria wants the supervisor", "Maria", NAME),
+    ("Mrs. Alvarez says we lied", "Alvarez", NAME),
+    ("hi, my name is Karen Lee and I want a manager", "Karen Lee", NAME),
+    ("patient named O'Brien missed the appointment", "O'Brien", NAME),
+    ("she lives at 4500 W. Elm Avenue Apt 5, Springfield", "4500 W. Elm Avenue", ADDRESS),
+    ("ship it to 12 Baker Street please", "12 Baker Street", ADDRESS),
+    ("the CVV is 123 and it still fails", "123", CVV),
+    ("security code: 4321", "4321", CVV),
+    ("her DOB is 04/12/1987", "04/12/1987", DOB),
+    ("date of birth 12 March 1987", "12 March 1987", DOB),
+    ("born on March 12, 1987", "March 12, 1987", DOB),
+    ("order #A-1234 never arrived", "A-1234", ORDER_ID),
+    ("invoice INV-88213 is wrong", "INV-88213", ORDER_ID),
+    ("case 4471 escalated again", "4471", ORDER_ID),
+    ("reference #XK9-221 please", "XK9-221", ORDER_ID),
+]
+
+
+@pytest.mark.parametrize(("text", "secret", "placeholder"), PII_CASES)
+def test_each_kind_of_personal_data_is_redacted(text: str, secret: str, placeholder: str) -> None:
+    out = redact(text)
+    assert secret not in out and placeholder in out
+    assert redact(out) == out
+
+
+NAMES = st.sampled_from(["Jane", "Roe", "Alvarez", "Nguyen", "O'Neil", "Kowalski", "Lee", "Okafor"])
+CUES = st.sampled_from(["customer", "Customer", "caller", "client", "Mr.", "Ms", "my name is"])
+
+
+@given(CUES, st.lists(NAMES, min_size=1, max_size=2), PROSE)
+def test_a_name_after_a_cue_never_survives(cue: str, names: list[str], tail: str) -> None:
+    name = " ".join(names)
+    out = redact(f"{cue} {name} {tail}")
+    assert not any(n in out.split() for n in names)
+    assert NAME in out
 
 
 @pytest.mark.parametrize("text", READABLE)
@@ -319,6 +370,12 @@ ADVERSARIAL = {
     "spelled-out address": "a [at] b [dot] ",
     "markup": "<@U",
     "mixed": "ab1-2 (3) x@y.",
+    "names after cues": "customer Ab ",
+    "street-like": "1 Ab ",
+    "security codes": "cvv 1",
+    "birth dates": "dob 1/",
+    "order ids": "order A1-",
+    "hash ids": "#a1",
 }
 
 
