@@ -176,9 +176,7 @@ _CVV = re.compile(
     r"((?<![\w])(?i:cvv2?|cvc2?|cid|security[ \t]+code|card[ \t]+code)"
     r"[ \t]*(?:is|:|=|#|-)?[ \t]*)\d{3,4}(?!\d)"
 )
-_MONTH = (
-    r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]{0,6}\.?"
-)
+_MONTH = r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]{0,6}\.?"
 _DATE = (
     r"(?:\d{1,4}[-./]\d{1,2}[-./]\d{1,4}"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?[ \t]+{_MONTH},?[ \t]+\d{{2,4}}"

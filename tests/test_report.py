@@ -410,3 +410,84 @@ def test_importing_the_report_loads_neither_rich_nor_matplotlib() -> None:
         timeout=120,
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_off_topic_questions_and_re_asks_are_not_content_gaps(store: Store) -> None:
+    """A VPN question declined as off-topic is not "what to write next", and a "Next best
+    tip" click is the same question again, not a new lookup."""
+    from dataclasses import replace
+
+    off = replace(declined(()), off_topic=True)
+    unsure_gap = declined((SUP,))
+    for days, text in ((0.1, "how do I reset my VPN password"), (0.2, "wifi password pls")):
+        store.log_query(
+            team_id="T1",
+            user_id="U1",
+            surface="dm",
+            text=text,
+            answer=off,
+            latency_ms=5,
+            now=NOW - timedelta(days=days),
+        )
+    store.log_query(
+        team_id="T1",
+        user_id="U1",
+        surface="dm",
+        text="customer wants to sue us",
+        answer=unsure_gap,
+        latency_ms=5,
+        now=NOW - timedelta(days=0.3),
+    )
+    for n in range(3):  # the rep clicked "Next best tip" three times
+        store.log_query(
+            team_id="T1",
+            user_id="U1",
+            surface="button",
+            text="customer wants to sue us",
+            answer=declined((ANGRY,)),
+            latency_ms=5,
+            now=NOW - timedelta(days=0.3, minutes=-n),
+        )
+    report = build_report(store, timedelta(days=7), NOW)
+    assert report.lookups == 3 and report.re_asks == 3
+    assert [gap.tip_id for gap in report.gaps] == [SUP[0]] and report.unanswered == 1
+    assert report.off_topic_count == 2
+    assert {s.text for s in report.off_topic} == {
+        "how do I reset my VPN password",
+        "wifi password pls",
+    }
+    assert "button" not in {s.surface for s in report.surfaces}
+    data = report.to_json()
+    assert data["re_asks"] == 3 and data["off_topic"]["count"] == 2
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    from bot.report import render
+
+    render(report, console, timedelta(days=7))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "2 off-topic" in out and '3 "Next best tip" re-asks' in out
+    gaps_table = out.split("what to write next")[1].split("Off-topic")[0]
+    assert "VPN" not in gaps_table and "sue us" in gaps_table
+    assert "VPN" in out.split("Off-topic")[1]
+
+
+def test_the_query_log_keeps_how_each_lookup_was_answered(store: Store) -> None:
+    from dataclasses import replace
+
+    cases = {
+        "confident": answered(),
+        "unsure": replace(answered(), tier="unsure"),
+        "decline": declined(),
+        "offtopic": replace(declined(()), off_topic=True),
+    }
+    for tier, answer in cases.items():
+        store.log_query(
+            team_id="T1",
+            user_id="U1",
+            surface="dm",
+            text=tier,
+            answer=answer,
+            latency_ms=1,
+            now=NOW,
+        )
+    rows = store.queries_between(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert {row.text: row.tier for row in rows} == {tier: tier for tier in cases}

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bot.storage import FeedbackRow, QueryRow, Store
 
+#: The query log's surface for "Next best tip" clicks (a re-ask, not a new lookup).
+RE_ASK_SURFACE = "button"
 #: How many situations the report lists, and how many examples per gap.
 TOP_SITUATIONS = 10
 EXAMPLES_PER_GAP = 3
@@ -267,6 +269,11 @@ class Report:
     top_situations: tuple[Situation, ...]
     gaps: tuple[Gap, ...]
     helpfulness: tuple[Helpfulness, ...]
+    #: "Next best tip" clicks: the same question asked again, not a new lookup.
+    re_asks: int = 0
+    #: Declined as not a customer situation (VPN, wifi, PTO...): not a gap in the tips.
+    off_topic_count: int = 0
+    off_topic: tuple[Situation, ...] = ()
 
     @property
     def answered_rate(self) -> float:
@@ -291,6 +298,11 @@ class Report:
             "top_situations": [s.to_json() for s in self.top_situations],
             "gaps": [g.to_json() for g in self.gaps],
             "helpfulness": [h.to_json() for h in self.helpfulness],
+            "re_asks": self.re_asks,
+            "off_topic": {
+                "count": self.off_topic_count,
+                "situations": [s.to_json() for s in self.off_topic],
+            },
         }
 
 
@@ -343,8 +355,9 @@ def build_report(
     """
     end = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     start = end - since
-    rows = store.queries_between(start, end, team_id=team_id)
+    logged = store.queries_between(start, end, team_id=team_id)
     votes = store.feedback_between(start, end, team_id=team_id)
+    rows = [row for row in logged if row.surface != RE_ASK_SURFACE]  # new questions only
 
     surfaces: dict[str, list[QueryRow]] = defaultdict(list)
     for row in rows:
@@ -358,7 +371,9 @@ def build_report(
     )
 
     failed = [row for row in rows if row.error]
-    unanswered = [row for row in rows if not row.answered and not row.error]
+    declined = [row for row in rows if not row.answered and not row.error]
+    off_topic = [row for row in declined if row.tier == "offtopic"]
+    unanswered = [row for row in declined if row.tier != "offtopic"]
     by_tip: dict[str | None, list[QueryRow]] = defaultdict(list)
     for row in unanswered:
         by_tip[row.nearest_tip_id].append(row)
@@ -376,6 +391,11 @@ def build_report(
     titles = {
         r.nearest_tip_id: r.nearest_title for r in rows if r.nearest_tip_id and r.nearest_title
     }
+    titles.update(
+        (r.nearest_tip_id, r.nearest_title)
+        for r in logged
+        if r.nearest_tip_id and r.nearest_title and r.nearest_tip_id not in titles
+    )
     missing = {v.tip_id for v in votes} - titles.keys()
     if missing:
         titles.update(store.tip_titles(missing))
@@ -394,6 +414,9 @@ def build_report(
         top_situations=tuple(group_situations(rows)[:TOP_SITUATIONS]),
         gaps=tuple(gaps),
         helpfulness=_helpfulness(votes, titles),
+        re_asks=len(logged) - len(rows),
+        off_topic_count=len(off_topic),
+        off_topic=tuple(group_situations(off_topic)[:EXAMPLES_PER_GAP]),
     )
 
 

@@ -36,6 +36,11 @@ def render(report: Report, console: Console, since: timedelta) -> None:
             f"{report.lookups} lookups, {report.answered} answered ({report.answered_rate:.0%}), "
             f"{report.unanswered} without a confident answer, {report.errors} failed{latency}."
         )
+        if report.off_topic_count or report.re_asks:
+            console.print(
+                f"Not counted as gaps: {report.off_topic_count} off-topic "
+                f'(not about a customer), {report.re_asks} "Next best tip" re-asks.'
+            )
 
         table = Table(title="Lookups per surface", title_justify="left")
         table.add_column("Surface")
@@ -71,6 +76,17 @@ def render(report: Report, console: Console, since: timedelta) -> None:
         if not report.gaps:
             table.add_row("0", "—", "Every lookup got a confident answer.")
         console.print(table)
+
+        if report.off_topic:
+            table = Table(
+                title="Off-topic (declined: not a customer situation; no tip to write)",
+                title_justify="left",
+            )
+            table.add_column("#", justify="right")
+            table.add_column("What reps asked (redacted)", overflow="fold")
+            for situation in report.off_topic:
+                table.add_row(str(situation.count), plain(situation.text))
+            console.print(table)
 
     table = Table(title="Helpfulness per tip", title_justify="left")
     table.add_column("Tip", overflow="fold")

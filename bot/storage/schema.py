@@ -90,6 +90,8 @@ query_log = Table(
     Column("suggestion_ids", JSON, nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("error", String(300)),
+    # confident / unsure / decline / offtopic (None: logged before this was kept)
+    Column("tier", String(16)),
     Index("ix_query_log_created_at", "created_at"),
     Index("ix_query_log_user", "team_id", "user_id", "created_at"),
 )

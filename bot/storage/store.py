@@ -85,6 +85,7 @@ class QueryRow:
     suggestion_ids: tuple[str, ...]
     latency_ms: float
     error: str | None
+    tier: str | None = None  # confident / unsure / decline / offtopic
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def _query_row(row: Any) -> QueryRow:
         suggestion_ids=tuple(row.suggestion_ids or ()),
         latency_ms=float(row.latency_ms),
         error=row.error,
+        tier=row.tier,
     )
 
 
@@ -172,6 +174,15 @@ def _weekly_row(row: Any) -> WeeklyRow:
         posted_at=row.posted_at,
         ts=row.ts,
     )
+
+
+def _tier(answer: Answer | None) -> str | None:
+    """How the lookup was answered; an off-topic decline is kept apart from a content gap."""
+    if answer is None:
+        return None
+    if answer.off_topic:
+        return "offtopic"
+    return str(answer.tier or ("confident" if answer.answered else "decline"))[:16]
 
 
 def _clip(text: str | None, limit: int) -> str | None:
@@ -393,6 +404,7 @@ class Store:
             "suggestion_ids": suggestion_ids,
             "latency_ms": float(latency_ms),
             "error": _clip(redact_optional(error), MAX_ERROR),
+            "tier": _tier(answer),
         }
         with self.engine.begin() as conn:
             row_id = conn.execute(insert(query_log).values(**values)).inserted_primary_key[0]
