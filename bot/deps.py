@@ -26,6 +26,8 @@ from retrieval.errors import CoachError
 from retrieval.models import Answer, Tip, TipAnswer
 
 if TYPE_CHECKING:
+    from bot.storage import Store
+    from bot.storage.guard import GuardedStore
     from config.settings import Settings
 
 #: Threads that finish queued jobs at shutdown (they mostly wait on Slack).
@@ -46,58 +48,14 @@ SLOW_QUEUE_MS = 3000.0
 
 
 class CoachLike(Protocol):
-    """The part of ``retrieval.engine.Coach`` the bot uses."""
-
-    min_confidence: float
+    """The part of ``retrieval.engine.Coach`` the bot calls: narrow, so the tests' slow or
+    broken coaches (tests/bot_fixtures.py, tests/test_bot_load.py) can stand in for it."""
 
     def answer(self, text: str, *, k: int = 3, exclude: Collection[str] = ()) -> Answer: ...
 
     def tip_card(self, tip_id: str) -> TipAnswer: ...
 
     def tips(self) -> list[Tip]: ...
-
-
-class StoreLike(Protocol):
-    """The part of ``bot.storage.Store`` the bot uses (see bot/storage/store.py)."""
-
-    def claim_event(self, event_id: str) -> bool: ...
-
-    def log_query(
-        self,
-        *,
-        team_id: str | None,
-        user_id: str | None,
-        surface: str,
-        text: str,
-        answer: Answer | None,
-        latency_ms: float,
-        error: str | None = None,
-    ) -> int: ...
-
-    def record_feedback(
-        self,
-        *,
-        team_id: str | None,
-        user_id: str | None,
-        query_id: int | None,
-        tip_id: str,
-        chunk_ids: Sequence[str],
-        helpful: bool,
-        comment: str | None = None,
-    ) -> int: ...
-
-    def update_feedback_comment(self, feedback_id: int, comment: str) -> None: ...
-
-    def recent_queries(
-        self, *, team_id: str | None, user_id: str, limit: int = 5
-    ) -> list[Any]: ...  # App Home: the rep's own lookups (QueryRow)
-
-    # Multi-workspace installs (bot.oauth, bot.listeners.uninstall).
-    def installation_store(self, client_id: str) -> Any: ...
-
-    def oauth_state_store(self, expiration_seconds: int = 600) -> Any: ...
-
-    def delete_installation(self, team_id: str | None, enterprise_id: str | None = None) -> int: ...
 
 
 class CoachNotReady(CoachError):
@@ -230,11 +188,15 @@ class CoachProvider:
 
 @dataclass
 class Deps:
-    """Everything a listener may touch. ``clock`` is monotonic seconds (latency timing)."""
+    """Everything a listener may touch. ``clock`` is monotonic seconds (latency timing).
+
+    ``store`` is the shared store behind deadlines in production (``GuardedStore``, which
+    passes what it does not guard to the ``Store`` inside), a plain ``Store`` in tests.
+    """
 
     settings: Settings
     coach: CoachProvider
-    store: StoreLike
+    store: Store | GuardedStore
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("bot"))
     clock: Callable[[], float] = time.perf_counter
     coach_wait_seconds: float = WARMUP_WAIT_SECONDS
@@ -282,8 +244,10 @@ class Deps:
         still keeps its retries single): better a rare duplicate across processes than a
         rep left without an answer while the database is away.
         """
+        from bot.storage.guard import GuardedStore  # importing bot.deps loads no database code
+
         try:
-            if deadline is not None and hasattr(self.store, "health"):  # a guarded store
+            if deadline is not None and isinstance(self.store, GuardedStore):
                 return bool(self.store.claim_event(key, deadline=deadline))
             return bool(self.store.claim_event(key))
         except Exception as exc:

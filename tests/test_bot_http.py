@@ -390,7 +390,7 @@ def test_expired_response_url_falls_back_to_an_ephemeral_post(bot: BotHarness) -
 
 
 def test_store_failure_never_costs_the_rep_their_answer(bot: BotHarness) -> None:
-    bot.deps.store.engine.dispose()  # type: ignore[attr-defined]
+    bot.deps.store.engine.dispose()
     db_file = Path(bot.deps.settings.data_dir) / "bot.sqlite3"
     with db_file.open("r+b") as handle:  # corrupt the header: every query now fails
         handle.write(b"not a database!!" * 8)

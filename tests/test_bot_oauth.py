@@ -124,7 +124,7 @@ def installation_rows(bot: BotHarness) -> dict[str, int]:
     from bot.storage.schema import slack_bots, slack_installations
 
     counts = {}
-    with bot.deps.store.engine.connect() as conn:  # type: ignore[attr-defined]
+    with bot.deps.store.engine.connect() as conn:
         for table in (slack_installations, slack_bots):
             counts[table.name] = conn.execute(select(func.count()).select_from(table)).scalar()
     return counts

@@ -30,12 +30,12 @@ def bot(tmp_path: Path) -> Iterator[BotHarness]:
 
 
 def queries(bot: BotHarness, user: str = USER) -> list:
-    return bot.deps.store.recent_queries(team_id=TEAM_ID, user_id=user, limit=20)  # type: ignore[attr-defined]
+    return bot.deps.store.recent_queries(team_id=TEAM_ID, user_id=user, limit=20)
 
 
 def feedback_rows(bot: BotHarness) -> list:
     now = datetime.now(UTC)
-    return bot.deps.store.feedback_between(now - timedelta(hours=1), now + timedelta(hours=1))  # type: ignore[attr-defined]
+    return bot.deps.store.feedback_between(now - timedelta(hours=1), now + timedelta(hours=1))
 
 
 def ephemeral_card(bot: BotHarness, text: str = SUPERVISOR, name: str = "cmd") -> dict:

@@ -1,22 +1,28 @@
 """Choosing the week's tip: no repeats before the corpus is exhausted, full tips first,
-new tips join, and what reps asked about this week wins (within the round)."""
+new tips join, what reps asked about this week wins (within the round), and a claim fixes
+the week. ``plan`` (what the weekly post and App Home both show) is tested on plain data."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.weekly.rotation import (
+    ASKED_WINDOW,
     MIN_ASKS,
     NoTips,
     Pick,
     asked_note,
+    asked_this_week,
     choose_tip,
     keep_claimed,
+    plan,
     rotation_order,
 )
 from retrieval.models import Tip
@@ -147,3 +153,97 @@ def test_a_claim_keeps_its_tip() -> None:
 def test_empty_corpus_is_a_clear_error() -> None:
     with pytest.raises(NoTips, match="no tips"):
         choose_tip([], [], week_key="2026-W01")
+
+
+# -- plan: the week's tip from plain inputs (the poster and App Home both call it) ----------
+
+
+def plan_weeks(
+    tips: list[Tip],
+    weeks: int,
+    asked: dict[str, int] | None = None,
+    history: list[Row] | None = None,
+) -> list[Pick]:
+    """``weeks`` consecutive weeks of one channel, each posted as planned."""
+    history = list(history or [])
+    picks = []
+    for n in range(weeks):
+        week = f"2026-W{n + 10:02d}"
+        pick = plan(tips, history, week_key=week, asked=asked)
+        history.append(Row(pick.tip_id, week))
+        picks.append(pick)
+    return picks
+
+
+def test_plan_rotates_through_every_tip_before_repeating() -> None:
+    picks = plan_weeks(CORPUS, 7)
+    assert [p.tip_id for p in picks[:6]] == [t.id for t in rotation_order(CORPUS)]
+    assert {p.reason for p in picks} == {"rotation"}
+    assert [p.remaining for p in picks[:6]] == [6, 5, 4, 3, 2, 1]
+    assert (picks[6].tip_id, picks[6].round) == ("t-full-a", 1)
+
+
+def test_plan_prefers_the_tip_reps_asked_about_most_this_week() -> None:
+    asked = {"t-teaser-b": 7, "t-full-c": 4, "t-full-a": 2}
+    pick = plan(CORPUS, [], week_key="2026-W10", asked=asked)
+    assert (pick.tip_id, pick.reason, pick.asked) == ("t-teaser-b", "asked", 7)
+    assert asked_note(pick) == "Reps asked about this 7 times this week."
+    # Once posted, the next most-asked one of the round follows; then the rotation resumes.
+    picks = plan_weeks(CORPUS, 3, asked)
+    assert [(p.tip_id, p.reason) for p in picks] == [
+        ("t-teaser-b", "asked"),
+        ("t-full-c", "asked"),
+        ("t-full-a", "rotation"),
+    ]
+
+
+def test_plan_lets_a_new_tip_join_the_current_round() -> None:
+    history = [Row(t.id, f"2026-W{n:02d}") for n, t in enumerate(CORPUS[:3])]
+    newcomer = tip("t-new-full", True, 30)
+    pick = plan([newcomer, *CORPUS], history, week_key="2026-W10")
+    assert (pick.tip_id, pick.reason, pick.round) == ("t-new-full", "rotation", 0)
+
+
+def test_plan_starts_a_new_round_when_nothing_is_left_in_this_one() -> None:
+    history = [Row(t.id, f"2026-W{n:02d}") for n, t in enumerate(CORPUS)]
+    pick = plan(CORPUS, history, week_key="2026-W10")
+    assert (pick.tip_id, pick.round, pick.remaining) == ("t-full-a", 1, len(CORPUS))
+
+
+def test_plan_with_no_tips_at_all_is_a_clear_error() -> None:
+    with pytest.raises(NoTips):
+        plan([], [Row("t-gone", "2026-W10", status="claimed")], week_key="2026-W10")
+
+
+def test_plan_keeps_the_tip_this_weeks_claim_chose() -> None:
+    history = [Row("t-full-a", "2026-W09"), Row("t-teaser-c", "2026-W10", status="claimed")]
+    pick = plan(CORPUS, history, week_key="2026-W10", asked={"t-full-b": 50})
+    assert pick == Pick("t-teaser-c", "claimed", 0, 0, 0)
+    backed = plan(CORPUS, history, week_key="2026-W10", asked={"t-teaser-c": MIN_ASKS})
+    assert (backed.tip_id, backed.reason) == ("t-teaser-c", "asked")
+
+
+def test_plan_chooses_again_when_the_claimed_tip_left_the_corpus() -> None:
+    history = [Row("t-gone", "2026-W10", status="claimed")]
+    assert plan(CORPUS, history, week_key="2026-W10").tip_id == "t-full-a"
+
+
+def test_asked_this_week_reads_the_last_seven_days_and_survives_a_broken_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    calls: list[tuple[datetime, datetime, str | None]] = []
+
+    def counts(since: datetime, until: datetime, team_id: str | None = None) -> Mapping[str, int]:
+        calls.append((since, until, team_id))
+        return {"t-full-a": 4}
+
+    assert asked_this_week(counts, now, "T1") == {"t-full-a": 4}
+    assert calls == [(now - ASKED_WINDOW, now, "T1")]
+
+    def broken(since: datetime, until: datetime, team_id: str | None = None) -> Mapping[str, int]:
+        raise RuntimeError("database is down")
+
+    with caplog.at_level(logging.ERROR, logger="bot.weekly"):
+        assert asked_this_week(broken, now) == {}
+    assert "reading the query log failed" in caplog.text

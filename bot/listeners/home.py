@@ -37,10 +37,10 @@ def this_weeks_tip(
 ) -> tuple[TipAnswer | None, str | None, str | None]:
     """(tip, why it was chosen, problem): the tip the weekly post has (or will have) this week.
 
-    The weekly post's own choice (``WeeklyPoster.plan``: no side effects) for the first
-    weekly channel (the first of the rep's workspace, ``T…:C…`` entries), or the rotation's
-    choice when no channel is configured. Should that
-    fail, the newest full tip, so the tab still teaches something.
+    The weekly post's own choice (``bot.weekly.rotation.plan``, on the same inputs) for the
+    first weekly channel (the first of the rep's workspace, ``T…:C…`` entries), or the
+    rotation's choice when no channel is configured. Should that fail, the newest full tip,
+    so the tab still teaches something.
     """
     from bot.weekly.rotation import NoTips
 
@@ -64,9 +64,8 @@ def this_weeks_tip(
 def _planned_tip(
     deps: Deps, coach: CoachLike, now: datetime, team_id: str | None = None
 ) -> tuple[TipAnswer, str | None]:
-    from bot.weekly.post import WeeklyPoster
-    from bot.weekly.rotation import StoreAskedCounts, asked_note
-    from bot.weekly.schedule import Schedule, SystemClock
+    from bot.weekly.rotation import StoreAskedCounts, asked_note, asked_this_week, plan
+    from bot.weekly.schedule import Schedule
 
     settings = deps.settings
     targets = settings.weekly_targets
@@ -78,17 +77,11 @@ def _planned_tip(
     # Whose lookups count: the channel's workspace; a plain entry in multi-workspace mode
     # posts to the one installed workspace, the rep's; single-workspace mode counts them all.
     asked_team = team or (team_id if settings.oauth_enabled else None)
-    poster = WeeklyPoster(
-        deps.store,  # type: ignore[arg-type]  # the shared Store has the weekly queries
-        lambda: coach,
-        None,  # preview only: the App Home never posts
-        clock=SystemClock(),
-        owner="home",
-        asked=StoreAskedCounts(deps.store),
-    )
     week = Schedule.from_settings(settings).week_key(now)
-    plan = poster.plan(channel, week, now, None if channel else [], team_id=asked_team)
-    return plan.tip, asked_note(plan.pick)
+    rows = deps.store.weekly_posts(channel) if channel else []
+    asked = asked_this_week(StoreAskedCounts(deps.store), now, asked_team)
+    pick = plan(coach.tips(), rows, week_key=week, asked=asked)
+    return coach.tip_card(pick.tip_id), asked_note(pick)
 
 
 def _newest_full_tip(coach: CoachLike) -> TipAnswer:
@@ -125,7 +118,7 @@ def admin_lines(deps: Deps, now: datetime, team_id: str | None = None) -> list[s
     from bot.report import admin_summary
 
     try:
-        return admin_summary(deps.store, now, since=ADMIN_PERIOD, team_id=team_id)  # type: ignore[arg-type]
+        return admin_summary(deps.store, now, since=ADMIN_PERIOD, team_id=team_id)
     except Exception as exc:
         deps.logger.error(
             "home: building the gap report failed", extra=log_fields(error_type=type(exc).__name__)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.storage import FeedbackRow, QueryRow, Store
+    from bot.storage.guard import GuardedStore
 
 #: The query log's surface for "Next best tip" clicks (a re-ask, not a new lookup).
 RE_ASK_SURFACE = "button"
@@ -347,7 +348,7 @@ def _helpfulness(votes: Sequence[FeedbackRow], titles: dict[str, str]) -> tuple[
 
 
 def build_report(
-    store: Store, since: timedelta, now: datetime, *, team_id: str | None = None
+    store: Store | GuardedStore, since: timedelta, now: datetime, *, team_id: str | None = None
 ) -> Report:
     """Everything ``coach report`` shows, for lookups in ``[now - since, now)``.
 
@@ -437,7 +438,7 @@ def _quote(text: str, limit: int = 60) -> str:
 
 
 def admin_summary(
-    store: Store,
+    store: Store | GuardedStore,
     now: datetime,
     since: timedelta = timedelta(days=7),
     *,

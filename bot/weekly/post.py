@@ -24,33 +24,25 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.logs import log_fields
 from bot.render import Message, escape, fit_blocks, full_tip_actions, tip_blocks, tip_fallback
 from bot.render.card import card
 from bot.render.text import card_text
-from bot.weekly.rotation import (
-    ASKED_WINDOW,
-    AskedCounts,
-    NoAskedCounts,
-    Pick,
-    asked_note,
-    choose_tip,
-    keep_claimed,
-)
+from bot.weekly import rotation
+from bot.weekly.rotation import AskedCounts, NoAskedCounts, Pick, asked_note, asked_this_week
 from bot.weekly.schedule import week_start
 from bot.weekly.slack import NOT_A_MEMBER, WeeklySlack, advice, post_metadata
 from bot.weekly.workspaces import SingleWorkspace, SlackSource, Target, WorkspaceUnavailable
-from retrieval.errors import UnknownTip
 from retrieval.models import TipAnswer
 
 if TYPE_CHECKING:
     from bot.deps import CoachLike
-    from bot.storage import WeeklyRow
+    from bot.storage import Store, WeeklyRow
     from bot.weekly.schedule import Clock
 
 log = logging.getLogger("bot.weekly")
@@ -69,29 +61,6 @@ SHARE_PROMPT_TEXT = (
 HISTORY_SLACK = timedelta(minutes=5)
 #: How long an unconfirmed claim protects its owner (same default as the store).
 DEFAULT_LEASE = timedelta(minutes=15)
-
-
-class WeeklyStore(Protocol):
-    """The part of ``bot.storage.Store`` the weekly post uses (see bot/storage/store.py)."""
-
-    def claim_weekly(
-        self,
-        *,
-        channel: str,
-        week_key: str,
-        tip_id: str,
-        owner: str,
-        now: datetime,
-        lease: timedelta = ...,
-    ) -> bool: ...
-
-    def mark_weekly_posted(
-        self, *, channel: str, week_key: str, ts: str, now: datetime
-    ) -> None: ...
-
-    def release_weekly(self, *, channel: str, week_key: str) -> None: ...
-
-    def weekly_posts(self, channel: str) -> list[WeeklyRow]: ...
 
 
 def default_owner(role: str = "weekly") -> str:
@@ -209,7 +178,6 @@ class Plan:
     pick: Pick
     tip: TipAnswer
     message: Message
-    existing: WeeklyRow | None
 
     def as_text(self) -> str:
         """The post as ``coach weekly --preview`` prints it."""
@@ -241,7 +209,7 @@ class WeeklyPoster:
 
     def __init__(
         self,
-        store: WeeklyStore,
+        store: Store,
         coach: Callable[[], CoachLike],
         slack: WeeklySlack | SlackSource | None,
         *,
@@ -276,13 +244,6 @@ class WeeklyPoster:
                 log.exception("weekly: refreshing the tips failed; using the loaded ones")
         return self._coach
 
-    def _asked(self, now: datetime, team_id: str | None) -> Mapping[str, int]:
-        try:
-            return self.asked(now - ASKED_WINDOW, now, team_id)
-        except Exception:  # the query log is a nicety: never lose the weekly post over it
-            log.exception("weekly: reading the query log failed; using plain rotation")
-            return {}
-
     def plan(
         self,
         channel: str,
@@ -292,27 +253,17 @@ class WeeklyPoster:
         *,
         team_id: str | None = None,
     ) -> Plan:
-        """The tip and message this channel gets for ``week_key`` (no side effects).
+        """The tip and message this channel gets for ``week_key`` (no side effects): the
+        choice is :func:`bot.weekly.rotation.plan`'s, on this channel's rows and lookups.
 
         ``team_id``: the channel's workspace, whose lookups alone count as "reps asked".
         """
         rows = self.store.weekly_posts(channel) if rows is None else rows
-        existing = next((row for row in rows if row.week_key == week_key), None)
         coach = self.coach()
-        asked = self._asked(now, team_id)
-        pick: Pick | None = None
-        tip: TipAnswer | None = None
-        if existing is not None:  # a claim fixes the week's tip (it may already be out)
-            try:
-                tip = coach.tip_card(existing.tip_id)
-                pick = keep_claimed(existing.tip_id, asked)
-            except UnknownTip:
-                tip = None  # the tip left the corpus since: choose again
-        if pick is None or tip is None:
-            pick = choose_tip(coach.tips(), rows, week_key=week_key, asked=asked)
-            tip = coach.tip_card(pick.tip_id)
-        message = build_post(tip, note=asked_note(pick))
-        return Plan(channel, week_key, pick, tip, message, existing)
+        asked = asked_this_week(self.asked, now, team_id)
+        pick = rotation.plan(coach.tips(), rows, week_key=week_key, asked=asked)
+        tip = coach.tip_card(pick.tip_id)
+        return Plan(channel, week_key, pick, tip, build_post(tip, note=asked_note(pick)))
 
     def team_for(self, channel: str, team_id: str | None = None) -> str | None:
         """The workspace a channel's post belongs to; raises WorkspaceUnavailable."""

@@ -13,8 +13,12 @@ The rule, per channel, from its posting history (``store.weekly_posts``):
   least :data:`MIN_ASKS` lookups in the last week, the most-asked candidate wins and the
   post says so ("reps asked about this 14 times this week"). It still has to be a
   candidate, so demand never breaks the no-repeat rule.
+* **A claim fixes the week.** Once this week is claimed (or posted) in a channel, its tip
+  stays the week's tip while it is still in the corpus.
 
-Pure functions over plain records: no Slack, no database, no clock.
+:func:`plan` applies the rule: a pure function over plain records (no Slack, no database,
+no clock), so the weekly post and App Home agree on the week's tip by construction. Its
+inputs are read by the callers: ``store.weekly_posts`` and :func:`asked_this_week`.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ class NoTips(CoachError):
 
 
 class HistoryRow(Protocol):
-    """The fields of ``bot.storage.WeeklyRow`` the rotation reads."""
+    """The fields of ``bot.storage.WeeklyRow`` the rotation reads: a narrow interface, so
+    the rule can be tested on plain records without a database."""
 
     @property
     def tip_id(self) -> str: ...
@@ -106,6 +111,18 @@ class StoreAskedCounts:
         return counts
 
 
+def asked_this_week(
+    counts: AskedCounts, now: datetime, team_id: str | None = None
+) -> Mapping[str, int]:
+    """Lookups per tip in the week before ``now``, or none when the query log cannot be read:
+    it only nudges the choice, so it must never cost the week's tip."""
+    try:
+        return counts(now - ASKED_WINDOW, now, team_id)
+    except Exception:
+        log.exception("weekly: reading the query log failed; using plain rotation")
+        return {}
+
+
 @dataclass(frozen=True)
 class Pick:
     """The week's tip for one channel, and why it was chosen."""
@@ -147,6 +164,7 @@ def choose_tip(
     asked = asked or {}
     # max() keeps the first of equals, so ties go to the rotation order.
     favourite = max(candidates, key=lambda tip: asked.get(tip.id, 0))
+    reason: Reason
     if asked.get(favourite.id, 0) >= min_asks:
         chosen, reason = favourite, "asked"
     else:
@@ -175,6 +193,27 @@ def keep_claimed(
         round=0,
         remaining=0,
     )
+
+
+def plan(
+    tips: Sequence[Tip],
+    history: Sequence[HistoryRow],
+    *,
+    week_key: str,
+    asked: Mapping[str, int] | None = None,
+    min_asks: int = MIN_ASKS,
+) -> Pick:
+    """The tip a channel gets for ``week_key``, and why (see the module docstring).
+
+    ``tips``: the corpus, newest first (``Coach.tips()``); ``history``: the channel's weekly
+    rows (``store.weekly_posts``), this week's claim included; ``asked``: lookups per tip
+    this week (:func:`asked_this_week`). Raises :class:`NoTips` for an empty corpus.
+    """
+    claimed = next((row.tip_id for row in history if row.week_key == week_key), None)
+    if claimed is not None and any(tip.id == claimed for tip in tips):
+        return keep_claimed(claimed, asked, min_asks=min_asks)
+    # No claim yet, or its tip left the corpus since: choose again.
+    return choose_tip(tips, history, week_key=week_key, asked=asked, min_asks=min_asks)
 
 
 def asked_note(pick: Pick, *, min_asks: int = MIN_ASKS) -> str | None:
