@@ -42,8 +42,12 @@ REDIRECT_ERRORS = {
 
 
 @dataclass(frozen=True)
-class Where:
-    """Where a reply goes. ``response_url`` wins for ephemeral replies (slash commands, buttons)."""
+class ReplyTarget:
+    """Where a reply goes. ``response_url`` wins for ephemeral replies (slash commands, buttons).
+
+    Held answers keep its fields (``asdict``) in the database, so renaming a field needs a
+    migration of the held records.
+    """
 
     channel: str | None
     user_id: str | None
@@ -133,7 +137,7 @@ def _is_transient(exc: Exception) -> bool:
     return True
 
 
-def _post(client: WebClient, where: Where, message: Message) -> dict[str, Any]:
+def _post(client: WebClient, where: ReplyTarget, message: Message) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"channel": where.channel, **message.to_slack()}
     if where.thread_ts:
         kwargs["thread_ts"] = where.thread_ts
@@ -142,7 +146,7 @@ def _post(client: WebClient, where: Where, message: Message) -> dict[str, Any]:
     return client.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs).data  # type: ignore[return-value]
 
 
-def already_posted(client: WebClient, where: Where, text_sha: str, since: float) -> bool:
+def already_posted(client: WebClient, where: ReplyTarget, text_sha: str, since: float) -> bool:
     """Did an earlier attempt get through after all? The bot's message with the same text
     (compared by its SHA-256), since ``since``, in the conversation (or the thread)."""
     oldest = f"{since - 5:.6f}"
@@ -173,7 +177,7 @@ def _redacted(value: Any) -> Any:
     return value
 
 
-def held_record(where: Where, message: Message, since: float) -> Held:
+def held_record(where: ReplyTarget, message: Message, since: float) -> Held:
     """What the database keeps of an undelivered answer: where it goes, the message with
     user text redacted, and the original text's hash (to recognise an earlier success)."""
     record = {
@@ -189,7 +193,7 @@ def held_record(where: Where, message: Message, since: float) -> Held:
 def _senders(
     deps: Deps,
     client: WebClient | None,
-    where: Where,
+    where: ReplyTarget,
     message: Message,
     *,
     text_sha: str,
@@ -226,7 +230,7 @@ def _senders(
 
 
 def _retry_later(
-    deps: Deps, client: WebClient, where: Where, message: Message, *, reason: str
+    deps: Deps, client: WebClient, where: ReplyTarget, message: Message, *, reason: str
 ) -> None:
     """Hand an undelivered answer to the redelivery thread (never sleep in the work pool)."""
     since = time.time()
@@ -241,7 +245,7 @@ def _retry_later(
 def revive(deps: Deps, record: dict[str, Any], client_for: Any) -> Sender | None:
     """Rebuild a held answer (another process's, or this one's after a restart).
     ``client_for(team_id)`` gives that workspace's client, or None (uninstalled)."""
-    where = Where(**record["where"])
+    where = ReplyTarget(**record["where"])
     payload = record["message"]
     message = Message(text=str(payload.get("text") or ""), blocks=list(payload.get("blocks") or []))
     client = None if where.response_url else client_for(where.team_id)
@@ -255,7 +259,7 @@ def revive(deps: Deps, record: dict[str, Any], client_for: Any) -> Sender | None
     )
 
 
-def deliver(deps: Deps, client: WebClient, where: Where, message: Message) -> str | None:
+def deliver(deps: Deps, client: WebClient, where: ReplyTarget, message: Message) -> str | None:
     """Send ``message`` where asked; on refusal, fall back so the rep still gets it; when
     Slack cannot be reached, retry later (``deps.redelivery``), never twice.
 
@@ -310,7 +314,7 @@ def deliver(deps: Deps, client: WebClient, where: Where, message: Message) -> st
         return None
 
 
-def _text_only(deps: Deps, client: WebClient, where: Where, message: Message) -> str | None:
+def _text_only(deps: Deps, client: WebClient, where: ReplyTarget, message: Message) -> str | None:
     """Slack rejected the blocks (should not happen): the fallback text still reaches the rep."""
     try:
         return _post(client, where, Message(text=message.text, blocks=[])).get("ts")
@@ -320,7 +324,7 @@ def _text_only(deps: Deps, client: WebClient, where: Where, message: Message) ->
 
 
 def _dm(
-    deps: Deps, client: WebClient, where: Where, message: Message, *, reason: str
+    deps: Deps, client: WebClient, where: ReplyTarget, message: Message, *, reason: str
 ) -> str | None:
     """Post to the app's DM with the rep (a user id as ``channel``), saying why it landed there."""
     if not where.user_id:

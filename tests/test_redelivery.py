@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.delivery import Where, held_record
+from bot.delivery import ReplyTarget, held_record
 from bot.redelivery import Held, Journal, Redelivery
 from bot.render import Message
 from bot.storage import Store
@@ -104,7 +104,7 @@ def test_processes_racing_to_claim_take_each_answer_once(db_url: str) -> None:
 
 
 def test_the_held_record_keeps_no_personal_data(store: Store) -> None:
-    where = Where(channel="D1", user_id="U1", team_id="T1")
+    where = ReplyTarget(channel="D1", user_id="U1", team_id="T1")
     message = Message(
         text="You asked: refund for jane.doe@example.com, call 415-555-0134",
         blocks=[

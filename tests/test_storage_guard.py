@@ -136,7 +136,7 @@ def test_events_are_answered_once_per_process_while_the_database_is_down(tmp_pat
     from bot_fixtures import make_settings, shared_coach
 
     from bot.deps import CoachProvider
-    from bot.listeners.common import claim
+    from bot.listeners.common import claim_event_once
 
     inner = FlakyStore()
     inner.mode = "fail"
@@ -147,9 +147,9 @@ def test_events_are_answered_once_per_process_while_the_database_is_down(tmp_pat
         store=guard,
     )
     body = {"event_id": "Ev0RETRY01"}
-    assert claim(deps, body) is True  # the database is down: answered anyway...
-    assert claim(deps, body) is False  # ...but Slack's retry is not answered twice
+    assert claim_event_once(deps, body) is True  # the database is down: answered anyway...
+    assert claim_event_once(deps, body) is False  # ...but Slack's retry is not answered twice
     inner.mode = "ok"
-    assert claim(deps, {"event_id": "Ev0OTHER01"}) is True
+    assert claim_event_once(deps, {"event_id": "Ev0OTHER01"}) is True
     assert "Ev0OTHER01" in inner.claims  # the shared claim resumes once the database is back
     deps.close()

@@ -1,4 +1,5 @@
-"""Slack listeners, one surface per module, each with ``register(app, deps)``."""
+"""Slack listeners, one surface per module: named callbacks and ``register(app, deps)``,
+which only wires them (see :func:`bot.listeners.common.with_deps`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from slack_bolt import App
 from bot.deps import Deps
 
 
+def ignore_other_messages(body: dict[str, Any]) -> None:
+    """Channel chatter, edits, joins, bot posts: acknowledged and left alone."""
+
+
 def register_all(app: App, deps: Deps) -> None:
     """Register every surface; the catch-all for other messages comes last."""
     from bot.listeners import actions, dm, feedback, home, mention, slash, uninstall
 
     for module in (dm, mention, slash, actions, feedback, home, uninstall):
         module.register(app, deps)
-
-    @app.event("message")
-    def ignore_other_messages(body: dict[str, Any]) -> None:
-        """Channel chatter, edits, joins, bot posts: acknowledged and left alone."""
+    app.event("message")(ignore_other_messages)

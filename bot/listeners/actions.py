@@ -10,9 +10,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
-from bot.delivery import Where, deliver, respond_url
+from bot.delivery import ReplyTarget, deliver, respond_url
 from bot.deps import Deps
-from bot.listeners.common import UNEXPECTED, after_ack, lookup
+from bot.listeners.common import UNEXPECTED, answer_after_ack, lookup, with_deps
 from bot.logs import log_fields
 from bot.render import STALE_BUTTON, ButtonValue, Message, StaleButton
 from retrieval.errors import CoachError, UnknownTip
@@ -26,7 +26,7 @@ SHARE_FAILED = (
 )
 
 
-def reply_target(body: dict[str, Any], context: BoltContext) -> Where:
+def reply_target(body: dict[str, Any], context: BoltContext) -> ReplyTarget:
     """Where a button's result goes: replace an ephemeral card, else reply in the card's thread."""
     container = body.get("container") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
@@ -34,7 +34,7 @@ def reply_target(body: dict[str, Any], context: BoltContext) -> Where:
     team = (body.get("team") or {}).get("id") or context.team_id
     message = body.get("message")
     if container.get("is_ephemeral") or not message:
-        return Where(
+        return ReplyTarget(
             channel=channel,
             user_id=user,
             team_id=team,
@@ -47,7 +47,7 @@ def reply_target(body: dict[str, Any], context: BoltContext) -> Where:
         thread_ts = message.get("ts") or container.get(
             "message_ts"
         )  # a thread under a channel card
-    return Where(channel=channel, user_id=user, team_id=team, thread_ts=thread_ts)
+    return ReplyTarget(channel=channel, user_id=user, team_id=team, thread_ts=thread_ts)
 
 
 def clicked(body: dict[str, Any]) -> ButtonValue:
@@ -70,7 +70,7 @@ def _tip_card(deps: Deps, body: dict[str, Any], *, shareable: bool) -> Message |
     return render.full_tip_message(tip, query_id=value.query_id, shareable=shareable)
 
 
-def send(deps: Deps, client: WebClient, where: Where, result: Message | str) -> None:
+def send(deps: Deps, client: WebClient, where: ReplyTarget, result: Message | str) -> None:
     """Deliver a card; a problem is added as a note and never replaces the rep's card."""
     if isinstance(result, str):
         deliver(
@@ -97,54 +97,7 @@ def shared_card(deps: Deps, value: ButtonValue) -> Message | None:
     return render.full_tip_message(coach.tip_card(value.tip_id), query_id=qid)
 
 
-def register(app: App, deps: Deps) -> None:
-    def on_show_tip(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        """ "Show full tip", or a "nearest situation" button from a low-confidence reply."""
-        ack()
-        where = reply_target(body, context)
-
-        def show() -> None:
-            send(deps, client, where, _tip_card(deps, body, shareable=where.ephemeral))
-
-        after_ack(deps, "full_tip", show, client=client, where=where, context=context)
-
-    app.action(render.ACTION_FULL_TIP)(on_show_tip)
-    app.action(render.SUGGESTION_ACTION_RE)(on_show_tip)
-
-    @app.action(render.ACTION_NEXT_TIP)
-    def on_next_tip(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        """Same situation, excluding the tips already shown."""
-        ack()
-        where = reply_target(body, context)
-        after_ack(
-            deps,
-            "next_tip",
-            lambda: next_tip(deps, client, where, body),
-            client=client,
-            where=where,
-            context=context,
-        )
-
-    @app.action(render.ACTION_SHARE)
-    def on_share(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        """Post the private answer publicly, credited "shared by @rep"."""
-        ack()
-        where = reply_target(body, context)
-        after_ack(
-            deps,
-            "share",
-            lambda: share(deps, client, where, body),
-            client=client,
-            where=where,
-            context=context,
-        )
-
-
-def next_tip(deps: Deps, client: WebClient, where: Where, body: dict[str, Any]) -> None:
+def next_tip(deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, Any]) -> None:
     """Look the rep's situation up again without the tips they already saw."""
     try:
         value = clicked(body)
@@ -167,7 +120,7 @@ def next_tip(deps: Deps, client: WebClient, where: Where, body: dict[str, Any]) 
     deliver(deps, client, where, result.message)
 
 
-def share(deps: Deps, client: WebClient, where: Where, body: dict[str, Any]) -> None:
+def share(deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, Any]) -> None:
     """Rebuild the rep's card and post it in the channel (or tell them why not)."""
     try:
         card = shared_card(deps, clicked(body))
@@ -188,7 +141,7 @@ def share(deps: Deps, client: WebClient, where: Where, body: dict[str, Any]) -> 
         send(deps, client, where, SHARE_FAILED)
 
 
-def post_publicly(deps: Deps, client: WebClient, where: Where, message: Message) -> bool:
+def post_publicly(deps: Deps, client: WebClient, where: ReplyTarget, message: Message) -> bool:
     """Post as the bot; if it is not in the channel, Slack's response_url can still post."""
     try:
         client.chat_postMessage(channel=where.channel, unfurl_links=False, **message.to_slack())
@@ -205,3 +158,57 @@ def post_publicly(deps: Deps, client: WebClient, where: Where, message: Message)
             deps, where.response_url, message, ephemeral=False, replace_original=False
         )
     return False
+
+
+def handle_show_tip(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """ "Show full tip", or a "nearest situation" button from a low-confidence reply."""
+    ack()
+    where = reply_target(body, context)
+
+    def show() -> None:
+        send(deps, client, where, _tip_card(deps, body, shareable=where.ephemeral))
+
+    answer_after_ack(deps, "full_tip", show, client=client, where=where, context=context)
+
+
+def handle_next_tip(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """Same situation, excluding the tips already shown."""
+    ack()
+    where = reply_target(body, context)
+    answer_after_ack(
+        deps,
+        "next_tip",
+        lambda: next_tip(deps, client, where, body),
+        client=client,
+        where=where,
+        context=context,
+    )
+
+
+def handle_share(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """Post the private answer publicly, credited "shared by @rep"."""
+    ack()
+    where = reply_target(body, context)
+    answer_after_ack(
+        deps,
+        "share",
+        lambda: share(deps, client, where, body),
+        client=client,
+        where=where,
+        context=context,
+    )
+
+
+def register(app: App, deps: Deps) -> None:
+    """A "nearest situation" suggestion shows its tip exactly as "Show full tip" does."""
+    show_tip = with_deps(handle_show_tip, deps)
+    app.action(render.ACTION_FULL_TIP)(show_tip)
+    app.action(render.SUGGESTION_ACTION_RE)(show_tip)
+    app.action(render.ACTION_NEXT_TIP)(with_deps(handle_next_tip, deps))
+    app.action(render.ACTION_SHARE)(with_deps(handle_share, deps))

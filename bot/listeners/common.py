@@ -1,8 +1,11 @@
-"""What every surface shares: hand work off after the ack, run a lookup, claim an event
-once, answer an event (delivery itself is :mod:`bot.delivery`).
+"""What every surface shares: bind ``deps`` for Bolt, hand work off after the ack, run a
+lookup, claim an event once, answer an event (delivery itself is :mod:`bot.delivery`).
 
-Every listener acks first and passes the rest to :func:`after_ack`: Bolt's own threads
-never wait for the coach or for Slack, so every request is acked within Slack's 3 s.
+Every listener acks first and hands the rest to the work pool: Bolt's own threads never
+wait for the coach or for Slack, so every request is acked within Slack's 3 s. Work that
+owes a rep a reply goes through :func:`answer_after_ack` (replays skipped, a crash still
+answered); work with no one waiting (App Home, uninstall, a modal's comment, a thread
+reply not yet known to be for us) goes straight to :meth:`bot.deps.Deps.run_later`.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from slack_sdk import WebClient
 
 from bot import render
 from bot.dedupe import REPLAY_KEY
-from bot.delivery import Where, add_reaction, deliver, remove_reaction
+from bot.delivery import ReplyTarget, add_reaction, deliver, remove_reaction
 from bot.deps import Deps
 from bot.logs import log_fields
 from bot.render import Message
@@ -26,24 +30,42 @@ from retrieval.models import Answer
 HELP_WORDS = {"help", "-h", "--help", "?", "usage", "hi", "hello", "hey"}
 UNEXPECTED = "Something went wrong on my side while looking that up. Please try again in a moment."
 
+T = TypeVar("T")
 
-def after_ack(
+
+def with_deps(callback: Callable[..., T], deps: Deps) -> Callable[..., T]:
+    """``callback`` with ``deps`` bound, ready for ``app.event(...)`` or a ``matchers`` list.
+
+    Bolt passes a callback only the arguments named in its
+    ``inspect.getfullargspec(...).args``. Callbacks take ``deps`` keyword-only (after
+    ``*``), so once bound here it is not among those names and Bolt injects only its own
+    (``ack``, ``body``, ``client``...). Bound any other way it breaks: a keyword-bound
+    ``deps`` *before* other parameters makes them all keyword-only (Bolt would pass
+    nothing), and ``functools.update_wrapper`` would expose ``deps`` again (Bolt would
+    pass ``deps=None`` over it).
+    """
+    bound = partial(callback, deps=deps)
+    bound.__name__ = callback.__name__  # type: ignore[attr-defined]  # Bolt's logs name it
+    return bound
+
+
+def answer_after_ack(
     deps: Deps,
     job: str,
     work: Callable[[], object],
     *,
-    client: WebClient | None = None,
-    where: Where | None = None,
+    client: WebClient,
+    where: ReplyTarget,
     problem: str = UNEXPECTED,
     context: Any = None,
 ) -> None:
-    """Run ``work`` (lookup + delivery) in the work pool; call it right after ``ack()``.
+    """Run ``work`` (lookup + delivery) in the work pool for a rep waiting at ``where``;
+    call it right after ``ack()``.
 
-    If ``work`` crashes, the log says so (``Deps.run_later``) and the rep at ``where`` gets
-    ``problem`` as a note (their card stays). Without ``where`` (App Home, uninstall,
-    modal comments) there is no one to tell: the log line is the alarm. With the Bolt
-    ``context`` of a slash command or an interaction, the work first claims the request
-    in the shared store, so a replay served by another process is not answered again.
+    What it adds to :meth:`Deps.run_later` (which only runs and logs): if ``work`` crashes,
+    the rep gets ``problem`` as a note (their card stays); and with the Bolt ``context`` of
+    a slash command or an interaction, the work first claims the request in the shared
+    store, so a replay served by another process is not answered again.
     """
     key = context.get(REPLAY_KEY) if context is not None else None
     if key:
@@ -55,18 +77,16 @@ def after_ack(
                 return None
             return unclaimed()
 
-    on_error: Callable[[Exception], object] | None = None
-    if where is not None and client is not None:
-        target = replace(where, replace_original=False)
+    target = replace(where, replace_original=False)
 
-        def on_error(_exc: Exception) -> None:
-            deliver(deps, client, target, render.notice_message(problem, emoji=":warning:"))
+    def tell_rep(_exc: Exception) -> None:
+        deliver(deps, client, target, render.notice_message(problem, emoji=":warning:"))
 
-    deps.run_later(job, work, on_error=on_error, team_id=where.team_id if where else None)
+    deps.run_later(job, work, on_error=tell_rep, team_id=where.team_id)
 
 
 @dataclass(frozen=True)
-class Lookup:
+class LookupResult:
     """The outcome of one lookup: the message to send, its query-log id, the raw answer."""
 
     message: Message
@@ -83,7 +103,7 @@ def lookup(
     user_id: str | None,
     exclude: Sequence[str] = (),
     shareable: bool = False,
-) -> Lookup:
+) -> LookupResult:
     """Ask the coach, log the query (redacted by the store), render the reply. Never raises."""
     started = deps.clock()
     answer: Answer | None = None
@@ -92,7 +112,7 @@ def lookup(
         coach = deps.coach.get(deps.coach_wait_seconds)
         answer = coach.answer(text, k=3, exclude=tuple(exclude))
     except EmptyQuery:
-        return Lookup(render.help_message(deps.settings.slash_command), None, None)
+        return LookupResult(render.help_message(deps.settings.slash_command), None, None)
     except CoachError as exc:
         error = f"{type(exc).__name__}: {exc}"
         message = render.notice_message(str(exc), emoji=":warning:")
@@ -129,7 +149,7 @@ def lookup(
             error=error,
         ),
     )
-    return Lookup(message, query_id, answer)
+    return LookupResult(message, query_id, answer)
 
 
 def log_query(deps: Deps, **kwargs: Any) -> int | None:
@@ -144,7 +164,7 @@ def log_query(deps: Deps, **kwargs: Any) -> int | None:
         return None
 
 
-def claim(deps: Deps, body: dict[str, Any]) -> bool:
+def claim_event_once(deps: Deps, body: dict[str, Any]) -> bool:
     """True once per Slack ``event_id``: in this process always (its own memory), across
     every process sharing the store whenever the store answers in time."""
     event_id = body.get("event_id")
@@ -162,14 +182,14 @@ def answer_event(
     *,
     text: str,
     surface: str,
-    where: Where,
+    where: ReplyTarget,
     react_ts: str | None = None,
-) -> Lookup:
+) -> LookupResult:
     """Events (DM, mention, thread): 👀 while working, then the answer where it was asked."""
     if text.strip().lower() in HELP_WORDS:  # "help" / "hi": how to ask, not a lookup
         help_message = render.help_message(deps.settings.slash_command)
         deliver(deps, client, where, help_message)
-        return Lookup(help_message, None, None)
+        return LookupResult(help_message, None, None)
     reacted = add_reaction(deps, client, where.channel, react_ts)
     started = time.perf_counter()
     result = lookup(deps, text=text, surface=surface, team_id=where.team_id, user_id=where.user_id)

@@ -11,10 +11,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
-from bot.delivery import deliver
+from bot.delivery import ReplyTarget, deliver
 from bot.deps import Deps
 from bot.listeners.actions import clicked, reply_target
-from bot.listeners.common import after_ack
+from bot.listeners.common import answer_after_ack, with_deps
 from bot.logs import log_fields
 from bot.render import StaleButton
 
@@ -58,61 +58,17 @@ def feedback_id_from(view: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def register(app: App, deps: Deps) -> None:
-    @app.action(render.ACTION_FEEDBACK_UP)
-    def on_helpful(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        ack()
-        where = _private(
-            replace(reply_target(body, context), replace_original=False, ephemeral=True), body
-        )
-
-        def thank() -> None:
-            saved = _record(deps, body, context, helpful=True)
-            text = THANKS_UP if saved is not None else NOT_SAVED
-            deliver(deps, client, where, render.notice_message(text, emoji=":thumbsup:"))
-
-        after_ack(
-            deps,
-            "feedback_up",
-            thank,
-            client=client,
-            where=where,
-            problem=NOT_SAVED,
-            context=context,
-        )
-
-    @app.action(render.ACTION_FEEDBACK_DOWN)
-    def on_unhelpful(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        """Store the 👎 at once; the modal only adds an optional comment to it."""
-        ack()
-        where = _private(
-            replace(reply_target(body, context), replace_original=False, ephemeral=True), body
-        )
-        after_ack(
-            deps,
-            "feedback_down",
-            lambda: ask_why(deps, client, where, body, context),
-            client=client,
-            where=where,
-            problem=NOT_SAVED,
-            context=context,
-        )
-
-    @app.view(render.FEEDBACK_MODAL_ID)
-    def on_feedback_comment(ack: Ack, view: dict[str, Any]) -> None:
-        """Closing the modal is instant; the comment (redacted by the store) is saved after."""
-        ack()
-        feedback_id = feedback_id_from(view)
-        comment = comment_from(view)
-        if feedback_id is None or not comment:
-            return
-        after_ack(deps, "feedback_comment", lambda: save_comment(deps, feedback_id, comment))
+def thank(
+    deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, Any], context: BoltContext
+) -> None:
+    """Record the 👍; the thanks says whether it was saved."""
+    saved = _record(deps, body, context, helpful=True)
+    text = THANKS_UP if saved is not None else NOT_SAVED
+    deliver(deps, client, where, render.notice_message(text, emoji=":thumbsup:"))
 
 
 def ask_why(
-    deps: Deps, client: WebClient, where: Any, body: dict[str, Any], context: BoltContext
+    deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, Any], context: BoltContext
 ) -> None:
     """Record the 👎, then open the optional "what was wrong?" modal (or just thank the rep).
 
@@ -148,7 +104,7 @@ def save_comment(deps: Deps, feedback_id: int, comment: str) -> None:
         )
 
 
-def _private(where: Any, body: dict[str, Any]) -> Any:
+def _private(where: ReplyTarget, body: dict[str, Any]) -> ReplyTarget:
     """A thanks goes to the clicker only: ephemeral via response_url, else chat.postEphemeral."""
     return replace(
         where, response_url=where.response_url or body.get("response_url"), ephemeral=True
@@ -162,3 +118,57 @@ def _tip_title(deps: Deps, tip_id: str | None) -> str:
         return deps.coach.get(0).tip_card(tip_id).title
     except Exception:
         return ""
+
+
+def handle_helpful(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """Store the 👍 and thank the rep (privately)."""
+    ack()
+    where = _private(
+        replace(reply_target(body, context), replace_original=False, ephemeral=True), body
+    )
+    answer_after_ack(
+        deps,
+        "feedback_up",
+        lambda: thank(deps, client, where, body, context),
+        client=client,
+        where=where,
+        problem=NOT_SAVED,
+        context=context,
+    )
+
+
+def handle_unhelpful(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """Store the 👎 at once; the modal only adds an optional comment to it."""
+    ack()
+    where = _private(
+        replace(reply_target(body, context), replace_original=False, ephemeral=True), body
+    )
+    answer_after_ack(
+        deps,
+        "feedback_down",
+        lambda: ask_why(deps, client, where, body, context),
+        client=client,
+        where=where,
+        problem=NOT_SAVED,
+        context=context,
+    )
+
+
+def handle_feedback_comment(ack: Ack, view: dict[str, Any], *, deps: Deps) -> None:
+    """Closing the modal is instant; the comment (redacted by the store) is saved after."""
+    ack()
+    feedback_id = feedback_id_from(view)
+    comment = comment_from(view)
+    if feedback_id is None or not comment:
+        return
+    deps.run_later("feedback_comment", lambda: save_comment(deps, feedback_id, comment))
+
+
+def register(app: App, deps: Deps) -> None:
+    app.action(render.ACTION_FEEDBACK_UP)(with_deps(handle_helpful, deps))
+    app.action(render.ACTION_FEEDBACK_DOWN)(with_deps(handle_unhelpful, deps))
+    app.view(render.FEEDBACK_MODAL_ID)(with_deps(handle_feedback_comment, deps))

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
 from bot.deps import CoachLike, Deps
-from bot.listeners.common import after_ack
+from bot.listeners.common import with_deps
 from bot.logs import log_fields
 from retrieval.errors import CoachError
 from retrieval.models import TipAnswer
@@ -187,16 +187,18 @@ def publish_home(deps: Deps, client: WebClient, *, user_id: str, team_id: str | 
     return True
 
 
+def handle_home_opened(
+    event: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """Fresh content every time the Home tab opens (the Messages tab needs nothing)."""
+    if event.get("tab", "home") != "home":
+        return
+    user_id = event.get("user") or context.user_id
+    if not user_id:
+        return
+    team_id = context.team_id
+    deps.run_later("home", lambda: publish_home(deps, client, user_id=user_id, team_id=team_id))
+
+
 def register(app: App, deps: Deps) -> None:
-    @app.event("app_home_opened")
-    def on_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        """Fresh content every time the Home tab opens (the Messages tab needs nothing)."""
-        if event.get("tab", "home") != "home":
-            return
-        user_id = event.get("user") or context.user_id
-        if not user_id:
-            return
-        team_id = context.team_id
-        after_ack(
-            deps, "home", lambda: publish_home(deps, client, user_id=user_id, team_id=team_id)
-        )
+    app.event("app_home_opened")(with_deps(handle_home_opened, deps))

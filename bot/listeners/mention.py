@@ -9,9 +9,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
-from bot.delivery import Where, deliver
+from bot.delivery import ReplyTarget, deliver
 from bot.deps import Deps
-from bot.listeners.common import UNEXPECTED, after_ack, answer_event, claim
+from bot.listeners.common import (
+    UNEXPECTED,
+    answer_after_ack,
+    answer_event,
+    claim_event_once,
+    with_deps,
+)
 from bot.listeners.dm import is_rep_message
 from bot.logs import log_fields
 from bot.slack_text import is_chatter, mentions_someone_else, mentions_user, plain_text
@@ -61,64 +67,77 @@ def bot_answered_thread(
     return False
 
 
-def register(app: App, deps: Deps) -> None:
-    @app.event("app_mention")
-    def on_mention(
-        body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        """Answer under the message that mentioned us (in its thread when it is in one)."""
-        if event.get("bot_id"):
+def handle_mention(
+    body: dict[str, Any],
+    event: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    *,
+    deps: Deps,
+) -> None:
+    """Answer under the message that mentioned us (in its thread when it is in one)."""
+    if event.get("bot_id"):
+        return
+    text = plain_text(event.get("text"), bot_user_id=context.bot_user_id)
+    where = ReplyTarget(
+        channel=event.get("channel"),
+        user_id=event.get("user"),
+        team_id=context.team_id,
+        thread_ts=event.get("thread_ts") or event.get("ts"),
+    )
+
+    def answer() -> None:
+        if claim_event_once(deps, body):  # once per event_id, even when Slack re-delivers it
+            answer_event(
+                deps,
+                client,
+                text=text,
+                surface="mention",
+                where=where,
+                react_ts=event.get("ts"),
+            )
+
+    answer_after_ack(deps, "mention", answer, client=client, where=where)
+
+
+def handle_thread_reply(
+    body: dict[str, Any],
+    event: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    *,
+    deps: Deps,
+) -> None:
+    """A follow-up in a thread we answered: answer it too, without a new mention."""
+    raw = event.get("text") or ""
+    if mentions_user(raw, context.bot_user_id):
+        return  # app_mention answers this one
+    if mentions_someone_else(raw, context.bot_user_id) or is_chatter(raw):
+        return  # talking to a colleague, or "thanks!"
+    channel, thread_ts = event["channel"], event["thread_ts"]
+    where = ReplyTarget(
+        channel=channel, user_id=event.get("user"), team_id=context.team_id, thread_ts=thread_ts
+    )
+    text = plain_text(raw, bot_user_id=context.bot_user_id)
+    bot_user_id, bot_id = context.bot_user_id, context.bot_id
+
+    def follow_up() -> None:
+        if not claim_event_once(deps, body):
             return
-        text = plain_text(event.get("text"), bot_user_id=context.bot_user_id)
-        where = Where(
-            channel=event.get("channel"),
-            user_id=event.get("user"),
-            team_id=context.team_id,
-            thread_ts=event.get("thread_ts") or event.get("ts"),
-        )
+        if not bot_answered_thread(deps, client, channel, thread_ts, bot_user_id, bot_id):
+            return  # not our thread: a crash before this point tells nobody
+        try:
+            answer_event(
+                deps, client, text=text, surface="thread", where=where, react_ts=event.get("ts")
+            )
+        except Exception:
+            # Only now is the rep talking to us: they get the friendly error too.
+            deliver(deps, client, where, render.notice_message(UNEXPECTED, emoji=":warning:"))
+            raise  # and Deps.run_later logs it
 
-        def answer() -> None:
-            if claim(deps, body):  # once per event_id, even when Slack re-delivers it
-                answer_event(
-                    deps,
-                    client,
-                    text=text,
-                    surface="mention",
-                    where=where,
-                    react_ts=event.get("ts"),
-                )
+    deps.run_later("thread", follow_up)
 
-        after_ack(deps, "mention", answer, client=client, where=where)
 
-    @app.event("message", matchers=[lambda event: is_thread_reply(event)])
-    def on_thread_reply(
-        body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        """A follow-up in a thread we answered: answer it too, without a new mention."""
-        raw = event.get("text") or ""
-        if mentions_user(raw, context.bot_user_id):
-            return  # app_mention answers this one
-        if mentions_someone_else(raw, context.bot_user_id) or is_chatter(raw):
-            return  # talking to a colleague, or "thanks!"
-        channel, thread_ts = event["channel"], event["thread_ts"]
-        where = Where(
-            channel=channel, user_id=event.get("user"), team_id=context.team_id, thread_ts=thread_ts
-        )
-        text = plain_text(raw, bot_user_id=context.bot_user_id)
-        bot_user_id, bot_id = context.bot_user_id, context.bot_id
-
-        def follow_up() -> None:
-            if not claim(deps, body):
-                return
-            if not bot_answered_thread(deps, client, channel, thread_ts, bot_user_id, bot_id):
-                return  # not our thread: a crash before this point tells nobody
-            try:
-                answer_event(
-                    deps, client, text=text, surface="thread", where=where, react_ts=event.get("ts")
-                )
-            except Exception:
-                # Only now is the rep talking to us: they get the friendly error too.
-                deliver(deps, client, where, render.notice_message(UNEXPECTED, emoji=":warning:"))
-                raise  # and Deps.run_later logs it
-
-        after_ack(deps, "thread", follow_up)
+def register(app: App, deps: Deps) -> None:
+    app.event("app_mention")(with_deps(handle_mention, deps))
+    app.event("message", matchers=[is_thread_reply])(with_deps(handle_thread_reply, deps))

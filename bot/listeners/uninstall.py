@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 
 from bot.deps import Deps
-from bot.listeners.common import after_ack
+from bot.listeners.common import with_deps
 from bot.logs import log_fields
 
 
@@ -53,28 +53,29 @@ def forget_workspace(deps: Deps, context: BoltContext, *, reason: str) -> int | 
     return removed
 
 
+def handle_app_uninstalled(context: BoltContext, *, deps: Deps) -> None:
+    """The whole app was removed: every token of that workspace is gone."""
+    deps.run_later("uninstall", lambda: forget_workspace(deps, context, reason="app_uninstalled"))
+
+
+def handle_tokens_revoked(event: dict[str, Any], context: BoltContext, *, deps: Deps) -> None:
+    """The bot token was revoked: without it, nothing of that installation is usable.
+
+    Only user tokens revoked: Tip Coach asks for no user scopes and holds none, so
+    there is nothing to delete (logged, for the record).
+    """
+    tokens = event.get("tokens") or {}
+    if tokens.get("bot"):
+        deps.run_later(
+            "uninstall", lambda: forget_workspace(deps, context, reason="tokens_revoked")
+        )
+        return
+    deps.logger.info(
+        "user tokens revoked (Tip Coach holds no user tokens)",
+        extra=log_fields(team_id=context.team_id, users=len(tokens.get("oauth") or [])),
+    )
+
+
 def register(app: App, deps: Deps) -> None:
-    @app.event("app_uninstalled")
-    def on_app_uninstalled(context: BoltContext) -> None:
-        """The whole app was removed: every token of that workspace is gone."""
-        after_ack(
-            deps, "uninstall", lambda: forget_workspace(deps, context, reason="app_uninstalled")
-        )
-
-    @app.event("tokens_revoked")
-    def on_tokens_revoked(event: dict[str, Any], context: BoltContext) -> None:
-        """The bot token was revoked: without it, nothing of that installation is usable.
-
-        Only user tokens revoked: Tip Coach asks for no user scopes and holds none, so
-        there is nothing to delete (logged, for the record).
-        """
-        tokens = event.get("tokens") or {}
-        if tokens.get("bot"):
-            after_ack(
-                deps, "uninstall", lambda: forget_workspace(deps, context, reason="tokens_revoked")
-            )
-            return
-        deps.logger.info(
-            "user tokens revoked (Tip Coach holds no user tokens)",
-            extra=log_fields(team_id=context.team_id, users=len(tokens.get("oauth") or [])),
-        )
+    app.event("app_uninstalled")(with_deps(handle_app_uninstalled, deps))
+    app.event("tokens_revoked")(with_deps(handle_tokens_revoked, deps))
