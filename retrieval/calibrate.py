@@ -10,9 +10,6 @@ thresholds are then read off the tune cases:
 * ``off_topic_margin``: the highest margin (a query nearer the off-topic background than
   this to its best tip is off-topic) that flags at most ``max_flagged`` of the cases whose
   best tip is right (flagging a wrong answer costs the rep nothing);
-* ``off_topic_below``: twice the highest confidence of an off-topic tune case (at least
-  0.1 above it): an answer surer than that is never declined as off-topic, because a
-  rep's story may mention wifi or payroll and still be about a customer;
 * ``sure_confidence``: the lowest threshold whose confident answers are right at least
   ``precision`` of the time (a rep trusts one card);
 * ``min_confidence``: the highest threshold that still declines at most ``max_declined``
@@ -116,11 +113,8 @@ def fit(
         if right.any() and (contrast[right] < candidate).mean() > max_flagged:
             break
         margin = float(candidate)
+    calibration = replace(calibration, off_topic_margin=round(margin, 2))
     confidence = np.array([calibration.confidence(e) for e, _ in examples])
-    off_topic_cases = np.array([case.off_topic for case in cases])
-    highest = float(confidence[off_topic_cases].max()) if off_topic_cases.any() else 0.25
-    below = round(min(0.99, max(2 * highest, highest + 0.1)), 2)
-    calibration = replace(calibration, off_topic_margin=round(margin, 2), off_topic_below=below)
     off = np.array([calibration.off_topic(e) for e, _ in examples])
 
     sure = 0.99

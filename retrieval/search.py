@@ -62,10 +62,9 @@ class Calibration:
     off-topic situations count as wrong, so their confidence is pushed down too.
 
     A query much nearer the off-topic background than any tip (``contrast`` below
-    ``off_topic_margin``) is off-topic: declined without offering tips, unless its
-    confidence reaches ``off_topic_below`` (a rep's story can mention wifi or payroll and
-    still be squarely about a customer; off-topic questions on the tune split stay under
-    0.26, so 0.5 keeps a wide margin).
+    ``off_topic_margin``) is off-topic: declined without offering tips, whatever its
+    confidence (an off-topic question can look sure: "a good pizza place near the office"
+    scores 0.76 against the customer-service-week tip).
     """
 
     score: float = 11.1249
@@ -74,8 +73,7 @@ class Calibration:
     lexical: float = 3.2552
     bias: float = -13.5544
     lexical_cap: float = 15.0
-    off_topic_margin: float = 0.04
-    off_topic_below: float = 0.5
+    off_topic_margin: float = 0.01  # refit on the 435-query tune split (was 0.04 on 190)
 
     def z(self, evidence: Evidence) -> float:
         return (
@@ -91,10 +89,7 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def off_topic(self, evidence: Evidence) -> bool:
-        return (
-            evidence.contrast < self.off_topic_margin
-            and self.confidence(evidence) < self.off_topic_below
-        )
+        return evidence.contrast < self.off_topic_margin
 
 
 MAX_STEPS = 5
