@@ -23,7 +23,7 @@ from bot.dedupe import RecentKeys
 from bot.logs import log_fields
 from bot.redelivery import Redelivery
 from retrieval.errors import CoachError
-from retrieval.models import Answer, Tip, TipAnswer
+from retrieval.models import Answer, Completion, Tip, TipAnswer
 
 if TYPE_CHECKING:
     from bot.storage import Store
@@ -56,6 +56,8 @@ class CoachLike(Protocol):
     def tip_card(self, tip_id: str) -> TipAnswer: ...
 
     def tips(self) -> list[Tip]: ...
+
+    def suggest(self, prefix: str, limit: int = 20) -> list[Completion]: ...
 
 
 class CoachNotReady(CoachError):

@@ -39,9 +39,10 @@ from retrieval.index import (
     stamp_key,
 )
 from retrieval.ingest import load_corpus
-from retrieval.models import Answer, ParseProblem, Tip, TipAnswer
+from retrieval.models import Answer, Completion, ParseProblem, Tip, TipAnswer
 from retrieval.search import Calibration, Ranker, Weights
 from retrieval.spelling import Speller
+from retrieval.typeahead import Typeahead
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -180,6 +181,8 @@ class Coach:
         # once: ack p95 594 -> 198 ms, answer p95 1.49 -> 0.69 s against 16 at once.
         self._computing = threading.Lock()
         self.source: tuple[Path, Path] | None = None  # (corpus dir, index dir), for refresh()
+        self._typeahead: tuple[IndexData, Typeahead] | None = None  # built on first use
+        self._typeahead_lock = threading.Lock()
 
     @classmethod
     def from_settings(
@@ -293,6 +296,21 @@ class Coach:
             results.append(answer)
         per_query = (time.perf_counter() - started) * 1000 / max(1, len(texts))
         return [_with_latency(r, None, per_query) if isinstance(r, Answer) else r for r in results]
+
+    def suggest(self, prefix: str, limit: int = 20) -> list[Completion]:
+        """Type-ahead: situations, "when to use it" lines and tip titles that fit what a rep
+        has typed so far, typos mended. No model call (a select menu asks on every keystroke).
+        """
+        typing = not prefix[-1:].isspace()  # no trailing space: the last word may go on
+        return self._typeahead_index().suggest(clean_query(prefix), limit, typing=typing)
+
+    def _typeahead_index(self) -> Typeahead:
+        """Built once per index on first use (only the bot's "Find a tip" needs it)."""
+        data, speller = self.data, self.speller
+        with self._typeahead_lock:
+            if self._typeahead is None or self._typeahead[0] is not data:
+                self._typeahead = (data, Typeahead(data.chunks, speller))
+            return self._typeahead[1]
 
     def tip_card(self, tip_id: str) -> TipAnswer:
         """The whole tip: its text, every step and phrase in reading order, and its play."""

@@ -212,6 +212,17 @@ class Suggestion:
         return self.situation or self.title
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One type-ahead option: a line a rep can pick (a situation, a play's "when to use
+    it", or a tip's title) and the tip it leads to."""
+
+    label: str
+    tip_id: str
+    kind: ChunkKind
+    score: float
+
+
 #: How sure the coach is: one card; a few tips that might help; or a decline.
 Tier = Literal["confident", "unsure", "decline"]
 

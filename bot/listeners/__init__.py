@@ -16,8 +16,8 @@ def ignore_other_messages(body: dict[str, Any]) -> None:
 
 def register_all(app: App, deps: Deps) -> None:
     """Register every surface; the catch-all for other messages comes last."""
-    from bot.listeners import actions, dm, feedback, home, mention, slash, uninstall
+    from bot.listeners import actions, dm, feedback, find, home, mention, slash, uninstall
 
-    for module in (dm, mention, slash, actions, feedback, home, uninstall):
+    for module in (dm, mention, slash, actions, feedback, home, uninstall, find):
         module.register(app, deps)
     app.event("message")(ignore_other_messages)

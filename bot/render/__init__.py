@@ -4,7 +4,8 @@
 * :mod:`bot.render.blocks`   - Slack Block Kit: cards, messages, the feedback modal, App Home;
 * :mod:`bot.render.text`     - plain text: Slack's notification fallback, the weekly preview;
 * :mod:`bot.render.terminal` - ``coach ask`` (imported by the CLI only: it needs rich);
-* :mod:`bot.render.buttons`  - what a button carries back, in every format ever posted.
+* :mod:`bot.render.buttons`  - what a button carries back, in every format ever posted;
+* :mod:`bot.render.find`     - the "Find a tip" modal and its type-ahead options.
 
 The Slack names are re-exported here, so ``from bot.render import play_card`` keeps working.
 """
@@ -12,6 +13,7 @@ The Slack names are re-exported here, so ``from bot.render import play_card`` ke
 from bot.render.blocks import (
     ACTION_FEEDBACK_DOWN,
     ACTION_FEEDBACK_UP,
+    ACTION_FIND_TIP,
     ACTION_FULL_TIP,
     ACTION_NEXT_TIP,
     ACTION_SHARE,
@@ -31,6 +33,7 @@ from bot.render.blocks import (
     answer_message,
     escape,
     feedback_modal,
+    find_tip_actions,
     fit_blocks,
     full_tip_actions,
     full_tip_message,
@@ -50,6 +53,7 @@ from bot.render.card import PLAY_CREDIT
 __all__ = [
     "ACTION_FEEDBACK_DOWN",
     "ACTION_FEEDBACK_UP",
+    "ACTION_FIND_TIP",
     "ACTION_FULL_TIP",
     "ACTION_NEXT_TIP",
     "ACTION_SHARE",
@@ -74,6 +78,7 @@ __all__ = [
     "answer_message",
     "escape",
     "feedback_modal",
+    "find_tip_actions",
     "fit_blocks",
     "full_tip_actions",
     "full_tip_message",

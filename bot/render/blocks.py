@@ -53,6 +53,7 @@ ACTION_NEXT_TIP = "coach_next_tip"
 ACTION_FEEDBACK_UP = "coach_feedback_up"
 ACTION_FEEDBACK_DOWN = "coach_feedback_down"
 ACTION_SHARE = "coach_share"
+ACTION_FIND_TIP = "coach_find_tip"  # App Home: open the "Find a tip" modal
 ACTION_SUGGESTION = "coach_suggestion"  # + "_<n>": ids must be unique within a block
 SUGGESTION_ACTION_RE = re.compile(rf"^{ACTION_SUGGESTION}_\d+$")
 FEEDBACK_MODAL_ID = "coach_feedback_modal"
@@ -377,6 +378,15 @@ def _card_buttons(
     return {"type": "actions", "block_id": "coach_card_actions", "elements": elements}
 
 
+def find_tip_actions() -> dict[str, Any]:
+    """The App Home's "Find a tip" button (opens the same modal as the global shortcut)."""
+    return {
+        "type": "actions",
+        "block_id": "coach_find_tip",
+        "elements": [_button(":mag: Find a tip", ACTION_FIND_TIP, "find", style="primary")],
+    }
+
+
 def full_tip_actions(tip: TipAnswer) -> dict[str, Any]:
     """A lone "Show full tip" button (the weekly post and App Home, where no one asked)."""
     value = ButtonValue(tip_id=tip.id).encode()
@@ -675,6 +685,7 @@ def home_view(content: HomeContent) -> dict[str, Any]:
     blocks = _home_tip(content)
     blocks += _home_section("How to ask")
     blocks += [b for b in help_message(content.slash_command).blocks if b["type"] != "context"]
+    blocks.append(find_tip_actions())
     blocks += _home_section("Your recent lookups")
     if content.recent is None:
         blocks += _sections(":warning: Your recent lookups can't be shown right now.")

@@ -45,8 +45,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Where a lookup came from (``surface`` in the query log).
-SURFACES = frozenset({"dm", "mention", "thread", "slash", "button", "home", "cli"})
+#: Where a lookup came from (``surface`` in the query log; at most 16 characters).
+#: "modal": the "Find a tip" modal; "shortcut": the "Coach me on this" message shortcut.
+SURFACES = frozenset(
+    {"dm", "mention", "thread", "slash", "button", "home", "cli", "modal", "shortcut"}
+)
 
 #: Processed event ids are only needed while Slack may still retry (minutes); keep a day.
 EVENT_TTL = timedelta(days=1)
