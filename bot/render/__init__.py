@@ -24,11 +24,14 @@ from bot.render.blocks import (
     MAX_HEADER_TEXT,
     MAX_HOME_BLOCKS,
     MAX_SECTION_TEXT,
+    PRIVATE_ACTIONS,
     SUGGESTION_ACTION_RE,
     HomeContent,
     Message,
     RecentLookup,
     answer_message,
+    asked_block,
+    assistant_greeting,
     escape,
     feedback_modal,
     fit_blocks,
@@ -43,6 +46,7 @@ from bot.render.blocks import (
     split_text,
     tip_blocks,
     tip_fallback,
+    with_question,
 )
 from bot.render.buttons import MAX_BUTTON_VALUE, STALE_BUTTON, ButtonValue, StaleButton
 from bot.render.card import PLAY_CREDIT
@@ -64,6 +68,7 @@ __all__ = [
     "MAX_HOME_BLOCKS",
     "MAX_SECTION_TEXT",
     "PLAY_CREDIT",
+    "PRIVATE_ACTIONS",
     "STALE_BUTTON",
     "SUGGESTION_ACTION_RE",
     "ButtonValue",
@@ -72,6 +77,8 @@ __all__ = [
     "RecentLookup",
     "StaleButton",
     "answer_message",
+    "asked_block",
+    "assistant_greeting",
     "escape",
     "feedback_modal",
     "fit_blocks",
@@ -86,4 +93,5 @@ __all__ = [
     "split_text",
     "tip_blocks",
     "tip_fallback",
+    "with_question",
 ]
