@@ -167,6 +167,9 @@ class GuardedStore:
     def recent_queries(self, **kwargs: Any) -> list[Any]:
         return list(self._call("recent_queries", lambda s: s.recent_queries(**kwargs)))
 
+    def frequent_queries(self, **kwargs: Any) -> list[tuple[str, int]]:
+        return list(self._call("frequent_queries", lambda s: s.frequent_queries(**kwargs)))
+
     # Answers waiting for Slack (bot.redelivery): same deadlines, no write-behind (the
     # redelivery thread keeps them in memory meanwhile).
     def hold_delivery(self, key: str, **kwargs: Any) -> bool:
