@@ -15,9 +15,10 @@ def ignore_other_messages(body: dict[str, Any]) -> None:
 
 
 def register_all(app: App, deps: Deps) -> None:
-    """Register every surface; the catch-all for other messages comes last."""
-    from bot.listeners import actions, dm, feedback, home, mention, slash, uninstall
+    """Register every surface; the catch-all for other messages comes last (and ``teach``,
+    whose leads-channel threads are a narrower match, before ``mention``)."""
+    from bot.listeners import actions, dm, feedback, home, mention, slash, teach, uninstall
 
-    for module in (dm, mention, slash, actions, feedback, home, uninstall):
+    for module in (dm, teach, mention, slash, actions, feedback, home, uninstall):
         module.register(app, deps)
     app.event("message")(ignore_other_messages)
