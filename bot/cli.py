@@ -568,6 +568,96 @@ def report(
     raise typer.Exit(report_main(settings, since=since, as_json=as_json, plot=plot, console=out))
 
 
+situations_app = typer.Typer(
+    no_args_is_help=True,
+    help="Situations leads taught the bot, per workspace: list, add, remove.",
+)
+app.add_typer(situations_app, name="situations")
+
+
+def _open_store(settings: Settings) -> Any:
+    from bot.storage import StorageError, Store
+
+    try:
+        return Store.open(settings)
+    except StorageError as exc:
+        raise _fail(str(exc)) from None
+
+
+@situations_app.command("list")
+def situations_list(
+    team: Annotated[str | None, typer.Option("--team", help="Only this workspace (T…).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Every learned situation (text redacted), oldest first."""
+    settings = _settings()
+    with _open_store(settings) as store:
+        rows = store.learned_situations(team)
+    for row in rows:
+        if as_json:
+            _json_line(
+                {
+                    "id": row.id,
+                    "team_id": row.team_id,
+                    "tip_id": row.tip_id,
+                    "text": row.text,
+                    "source": row.source,
+                    "created_by": row.created_by,
+                    "created_at": row.created_at.isoformat(),
+                }
+            )
+        else:
+            out.print(
+                f"{row.id}\t{row.team_id}\t{escape(row.tip_id)}\t{escape(row.text)}"
+                f"\t[dim]{row.source} {row.created_at:%Y-%m-%d}[/dim]"
+            )
+    if not rows and not as_json:
+        err.print("No learned situations yet.")
+
+
+@situations_app.command("add")
+def situations_add(
+    team: Annotated[str, typer.Option("--team", help="The workspace (T…).")],
+    tip: Annotated[str, typer.Option("--tip", help="The tip id that answers it.")],
+    text: Annotated[str, typer.Option("--text", help="The situation, as a rep says it.")],
+) -> None:
+    """Teach the bot: reps of that workspace asking this (or alike) get that tip."""
+    from retrieval.engine import Coach
+
+    settings = _settings()
+    try:
+        title = Coach.from_settings(settings, lazy_model=True).tip_card(tip).title
+    except CoachError as exc:
+        raise _fail(str(exc), 2) from None
+    with _open_store(settings) as store:
+        try:
+            situation_id = store.add_learned_situation(
+                team_id=team.strip(), tip_id=tip, text=text, source="cli"
+            )
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from None
+    out.print(
+        f"Learned situation {situation_id}: {team} → {escape(title)} "
+        "(running bots pick it up within a minute)."
+    )
+
+
+@situations_app.command("remove")
+def situations_remove(
+    situation_id: Annotated[int, typer.Argument(help="The id `coach situations list` shows.")],
+    team: Annotated[
+        str | None, typer.Option("--team", help="Only if it is this workspace's.")
+    ] = None,
+) -> None:
+    """Forget one learned situation."""
+    settings = _settings()
+    with _open_store(settings) as store:
+        removed = store.remove_learned_situation(situation_id, team_id=team)
+    if not removed:
+        raise _fail(f"No learned situation {situation_id}.", 1)
+    out.print(f"Removed learned situation {situation_id}.")
+
+
 def main() -> None:
     _quiet_libraries()
     app()

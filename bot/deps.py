@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.dedupe import RecentKeys
+from bot.learned import LearnedCache
 from bot.logs import log_fields
 from bot.redelivery import Redelivery
 from retrieval.errors import CoachError
@@ -205,6 +206,8 @@ class Deps:
     work_threads: int = WORK_THREADS
     recent: RecentKeys = field(default_factory=RecentKeys)
     redelivery: Redelivery = field(default_factory=Redelivery)
+    #: Each workspace's learned situations for the coach (re-read at most once a minute).
+    learned: LearnedCache = field(default_factory=LearnedCache)
     _work_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _inflight: dict[Future[Any], tuple[str, dict[str, Any], Callable[[], None]]] = field(
         default_factory=dict, init=False, repr=False

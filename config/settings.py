@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     admins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("COACH_ADMINS", "admins")
     )
+    #: Where "Ask a lead" posts a rep's question: a channel id, or T…:C… entries
+    #: (comma-separated) with several workspaces. Empty: no "Ask a lead" button.
+    leads_channel: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("COACH_LEADS_CHANNEL", "leads_channel")
+    )
 
     # Weekly tip.
     weekly_channels: Annotated[list[str], NoDecode] = Field(
@@ -196,12 +201,12 @@ class Settings(BaseSettings):
 
     # -- validators -------------------------------------------------------------------
 
-    @field_validator("admins", "weekly_channels", mode="before")
+    @field_validator("admins", "weekly_channels", "leads_channel", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> list[str]:
         return _split_csv(value)
 
-    @field_validator("weekly_channels")
+    @field_validator("weekly_channels", "leads_channel")
     @classmethod
     def _channel_ids(cls, value: list[str]) -> list[str]:
         for entry in value:
@@ -351,6 +356,20 @@ class Settings(BaseSettings):
             if match is not None:  # always, after validation
                 targets.append((match["team"], match["channel"]))
         return targets
+
+    def leads_channel_for(self, team_id: str | None) -> str | None:
+        """The leads channel of ``team_id``'s workspace: its own T…:C… entry, else a plain
+        channel id (one workspace), else None (no "Ask a lead")."""
+        plain = None
+        for entry in self.leads_channel:
+            match = WEEKLY_TARGET_RE.fullmatch(entry)
+            if match is None:
+                continue
+            if match["team"] is None:
+                plain = plain or match["channel"]
+            elif match["team"] == team_id:
+                return match["channel"]
+        return plain
 
     @property
     def oauth_enabled(self) -> bool:

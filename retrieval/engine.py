@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from retrieval.embedder import Encoder, load_encoder
 from retrieval.errors import (
     CorpusEmpty,
@@ -40,7 +42,7 @@ from retrieval.index import (
 )
 from retrieval.ingest import load_corpus
 from retrieval.models import Answer, Completion, ParseProblem, Tip, TipAnswer
-from retrieval.search import Calibration, Ranker, Weights
+from retrieval.search import Calibration, ExtraSituations, Ranker, Weights
 from retrieval.spelling import Speller
 from retrieval.typeahead import Typeahead
 
@@ -252,8 +254,37 @@ class Coach:
             raise EmptyQuery()
         return self.speller.mend(cleaned)
 
-    def answer(self, text: str, *, k: int = 3, exclude: Collection[str] = ()) -> Answer:
-        """The best ``k`` tips for a situation, or a decline with nearby topics."""
+    def situations(self, pairs: Sequence[tuple[str, str]]) -> ExtraSituations:
+        """Encode (text, tip id) situations once, for :meth:`answer`'s ``situations``.
+
+        Texts go through :meth:`prepare` like a query does, so a rep asking the very words
+        a lead taught matches them exactly; blank texts are left out.
+        """
+        kept: list[tuple[str, str]] = []
+        for text, tip_id in pairs:
+            try:
+                kept.append((self.prepare(text), tip_id))
+            except EmptyQuery:
+                continue
+        if not kept:
+            return ExtraSituations((), np.zeros((0, 0), np.float32))
+        with self._computing:
+            vectors = np.asarray(self.encoder.encode([t for t, _ in kept]), dtype=np.float32)
+        return ExtraSituations(tuple(tip for _, tip in kept), vectors)
+
+    def answer(
+        self,
+        text: str,
+        *,
+        k: int = 3,
+        exclude: Collection[str] = (),
+        situations: ExtraSituations | None = None,
+    ) -> Answer:
+        """The best ``k`` tips for a situation, or a decline with nearby topics.
+
+        ``situations``: extra (vector, tip) situations for this caller only, e.g. the ones
+        a workspace's leads taught (built by :meth:`situations`); the index is untouched.
+        """
         started = time.perf_counter()
         cleaned = self.prepare(text)
         with self._computing:
@@ -266,6 +297,7 @@ class Coach:
                 min_confidence=self.min_confidence,
                 sure_confidence=self.sure_confidence,
                 exclude=exclude,
+                extra=situations,
             )
         return _with_latency(answer, started)
 

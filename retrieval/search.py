@@ -37,6 +37,22 @@ class Weights:
 
 
 @dataclass(frozen=True)
+class ExtraSituations:
+    """Situations the caller adds to one query, e.g. what a workspace's leads taught the bot.
+
+    Each row is a unit vector (encoded once by :meth:`retrieval.engine.Coach.situations`)
+    and the tip it points to; it counts exactly like a corpus situation chunk of that tip.
+    Kept outside the index so one index serves every workspace and nothing is rebuilt.
+    """
+
+    tip_ids: tuple[str, ...]
+    vectors: np.ndarray  # (len(tip_ids), dim) float32, rows normalised
+
+    def __len__(self) -> int:
+        return len(self.tip_ids)
+
+
+@dataclass(frozen=True)
 class Evidence:
     """How the best tip matched a query: the inputs of the confidence."""
 
@@ -220,8 +236,11 @@ class Ranker:
 
     # -- ranking -------------------------------------------------------------------------
 
-    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
-        """Dense part of the blend per tip: best whole chunk and best unit of any size."""
+    def dense_scores(
+        self, query_vector: np.ndarray, extra: ExtraSituations | None = None
+    ) -> np.ndarray:
+        """Dense part of the blend per tip: best whole chunk and best unit of any size
+        (``extra`` situations count as whole chunks of their tips)."""
         data, w = self.data, self.weights
         n_tips = len(data.tips)
         whole = np.full(n_tips, -1.0, dtype=np.float32)
@@ -243,13 +262,27 @@ class Ranker:
             is_whole = data.unit_whole[ids]
             np.maximum.at(whole, tips[is_whole], sims[is_whole])
             whole = np.where(whole < -0.5, fine, whole)
+        if extra is not None and len(extra):
+            self._add_extra(whole, fine, query_vector, extra)
         return (w.whole * whole + w.fine * fine) / (w.whole + w.fine)
 
+    def _add_extra(
+        self, whole: np.ndarray, fine: np.ndarray, query_vector: np.ndarray, extra: ExtraSituations
+    ) -> None:
+        """Raise each tip's best match to its best extra situation (unknown tips: skipped)."""
+        positions = np.array([self.data.tip_pos.get(t, -1) for t in extra.tip_ids], dtype=np.int64)
+        known = positions >= 0
+        if not known.any():
+            return
+        sims = (extra.vectors[known] @ query_vector.astype(np.float32)).astype(np.float32)
+        np.maximum.at(whole, positions[known], sims)
+        np.maximum.at(fine, positions[known], sims)
+
     def signals(
-        self, query_vector: np.ndarray, text: str
+        self, query_vector: np.ndarray, text: str, extra: ExtraSituations | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per tip: the dense score, raw BM25, and their blend with the centroid (the ranking)."""
-        dense = self.dense_scores(query_vector)
+        dense = self.dense_scores(query_vector, extra)
         bm25 = self.bm25.scores(text)
         best = float(bm25.max()) if bm25.size else 0.0
         blended = (
@@ -411,17 +444,19 @@ class Ranker:
         min_confidence: float = 0.13,
         sure_confidence: float = 0.6,
         exclude: Collection[str] = (),
+        extra: ExtraSituations | None = None,
     ) -> Answer:
         """One confident card, "these might help" when unsure, or a decline.
 
         With ``exclude`` (the rep pressed "Next best tip") the next tip in the ranking is
         shown whatever its confidence: the rep asked for it, a fresh decline would be a
-        dead end.
+        dead end. ``extra`` situations match like the corpus's own (see
+        :class:`ExtraSituations`).
         """
         data = self.data
         if not data.tips:
             return Answer(query=query, answered=False, confidence=0.0)
-        dense, bm25, scores = self.signals(query_vector, text)
+        dense, bm25, scores = self.signals(query_vector, text, extra)
         for tip_id in exclude:
             position = data.tip_pos.get(tip_id)
             if position is not None:

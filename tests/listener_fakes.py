@@ -91,6 +91,9 @@ class RecordingClient:
     def chat_postEphemeral(self, **kwargs: Any) -> SlackResponse:
         return self._answer("chat_postEphemeral", kwargs)
 
+    def chat_update(self, **kwargs: Any) -> SlackResponse:
+        return self._answer("chat_update", kwargs, channel=kwargs.get("channel"))
+
     def reactions_add(self, **kwargs: Any) -> SlackResponse:
         return self._answer("reactions_add", kwargs)
 

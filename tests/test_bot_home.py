@@ -175,7 +175,7 @@ def test_an_admin_also_sees_the_gap_report(bot: BotHarness) -> None:
     rep_view = open_home(bot, user=REP, count=2)
 
     assert_within_limits(admin_view)
-    assert headers(admin_view)[-1] == "Gap report (last 7 days)"
+    assert headers(admin_view)[-2:] == ["Gap report (last 7 days)", "Teach Tip Coach"]
     gaps = section(admin_view, "Gap report (last 7 days)")
     assert "4 lookups in the last 7 days, 25% answered (1)." in gaps
     assert "No confident answer for 3" in gaps

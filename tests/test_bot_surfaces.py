@@ -396,8 +396,8 @@ def test_thumbs_up_is_stored_with_tip_chunks_and_query(bot: BotHarness) -> None:
     card = ephemeral_card(bot)
     up = bot.button(card["blocks"], render.ACTION_FEEDBACK_UP)
     bot.post_payload(bot.action_payload(render.ACTION_FEEDBACK_UP, up["value"], response_name="up"))
-    [thanks] = [c for c in bot.slack.wait_for("response_url", 2) if c.path.endswith("/up")]
-    assert "Thanks" in thanks.all_text() and thanks.body["replace_original"] is False
+    [shown] = [c for c in bot.slack.wait_for("response_url", 2) if c.path.endswith("/up")]
+    assert "You found this helpful" in shown.all_text() and shown.body["replace_original"] is True
     [row] = feedback_rows(bot)
     value = ButtonValue.decode(up["value"])
     assert row.helpful is True and row.tip_id == SUPERVISOR_TIP and row.user_id == USER
@@ -441,8 +441,10 @@ def test_when_the_modal_cannot_open_the_rep_is_still_thanked(bot: BotHarness) ->
     card = ephemeral_card(bot)
     down = bot.button(card["blocks"], render.ACTION_FEEDBACK_DOWN)
     bot.slack.fail("views.open", error="expired_trigger_id")
-    bot.post_payload(
-        bot.action_payload(render.ACTION_FEEDBACK_DOWN, down["value"], response_name="down")
+    bot.post_payload(  # on a card in a channel (everyone's), the vote is thanked privately
+        bot.action_payload(
+            render.ACTION_FEEDBACK_DOWN, down["value"], response_name="down", ephemeral=False
+        )
     )
     [thanks] = [c for c in bot.slack.wait_for("response_url", 2) if c.path.endswith("/down")]
     assert "noted" in thanks.all_text()

@@ -518,7 +518,7 @@ def test_share_where_the_bot_is_not_a_member_goes_through_the_response_url(
 # -- feedback ----------------------------------------------------------------------------------
 
 
-def test_thumbs_up_is_stored_and_the_rep_privately_thanked(
+def test_thumbs_up_is_stored_and_shown_on_the_reps_private_card(
     deps: Deps, ack: RecordingAck, client: RecordingClient, slack: FakeSlack
 ) -> None:
     value = button_value(slash_card(deps), render.ACTION_FEEDBACK_UP)
@@ -526,9 +526,16 @@ def test_thumbs_up_is_stored_and_the_rep_privately_thanked(
     feedback.handle_helpful(ack, body, client, context(), deps=deps)
     assert ack.calls == [{}]
     drain(deps)
-    [thanks] = responses(slack, "up")
-    assert feedback.THANKS_UP in thanks.all_text()
-    assert thanks.body["replace_original"] is False and thanks.body["response_type"] == "ephemeral"
+    [card] = responses(slack, "up")  # the ephemeral card, rebuilt and replaced
+    assert card.body["replace_original"] is True and card.body["response_type"] == "ephemeral"
+    assert "You found this helpful" in card.all_text()
+    up = button_value(Message("", card.blocks()), render.ACTION_FEEDBACK_UP)
+    assert up == value
+    styles = {
+        e.get("action_id"): e.get("style") for b in card.blocks() for e in b.get("elements") or []
+    }
+    assert styles[render.ACTION_FEEDBACK_UP] == "primary"
+    assert styles[render.ACTION_FEEDBACK_DOWN] is None
     [row] = feedback_rows(deps)
     decoded = ButtonValue.decode(value)
     assert row.helpful is True and row.tip_id == SUPERVISOR_TIP and row.user_id == USER
@@ -550,7 +557,8 @@ def test_thumbs_down_is_stored_then_opens_the_what_was_wrong_modal(
     view = opened.kwargs["view"]
     assert view["callback_id"] == render.FEEDBACK_MODAL_ID
     assert feedback.feedback_id_from(view) == row.id
-    assert responses(slack, "down") == []  # the modal is the reply
+    [card] = responses(slack, "down")  # and the card shows the vote
+    assert card.body["replace_original"] is True and "not helpful" in card.all_text()
 
 
 def test_thumbs_down_when_the_modal_cannot_open_still_thanks_the_rep(
@@ -558,7 +566,8 @@ def test_thumbs_down_when_the_modal_cannot_open_still_thanks_the_rep(
 ) -> None:
     value = button_value(slash_card(deps), render.ACTION_FEEDBACK_DOWN)
     client.refuse("views_open", "expired_trigger_id")
-    body = action_body(slack, render.ACTION_FEEDBACK_DOWN, value, name="down")
+    # a card in a channel is everyone's: the vote is not shown on it, the rep is thanked
+    body = action_body(slack, render.ACTION_FEEDBACK_DOWN, value, name="down", ephemeral=False)
     feedback.handle_unhelpful(ack, body, client, context(), deps=deps)
     drain(deps)
     [thanks] = responses(slack, "down")

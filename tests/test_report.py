@@ -69,10 +69,12 @@ def seed(store: Store, now: datetime = NOW) -> None:
     log(8.0, "dm", "old situation", sup)  # outside the window
     log(9.0, "dm", "old situation", declined((TECH,)))
 
+    voters = iter(range(1, 100))  # one vote per person per answer: each vote a new rep
+
     def vote(tip: str, helpful: bool, days_ago: float = 0.5, comment: str | None = None) -> None:
         store.record_feedback(
             team_id="T1",
-            user_id="U1",
+            user_id=f"U{next(voters)}",
             query_id=first,
             tip_id=tip,
             chunk_ids=[f"{tip}:step:0"],

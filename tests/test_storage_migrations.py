@@ -28,6 +28,8 @@ OUR_TABLES = {
     "slack_bots",
     "slack_oauth_states",
     "pending_deliveries",
+    "learned_situations",
+    "lead_requests",
 }
 
 
@@ -176,7 +178,7 @@ def test_operator_command_upgrades_and_shows_the_revision(
     sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     head = migrations.head_revision()
-    assert head == "0003_query_tier"
+    assert head == "0005_feedback_that_teaches"
     assert migrations.main(["current", "--url", sqlite_url]) == 0
     assert f": None (head: {head})" in capsys.readouterr().out
     assert migrations.main(["upgrade", "--url", sqlite_url]) == 0

@@ -15,7 +15,8 @@ def ignore_other_messages(body: dict[str, Any]) -> None:
 
 
 def register_all(app: App, deps: Deps) -> None:
-    """Register every surface; the catch-all for other messages comes last. The AI side
+    """Register every surface; the catch-all for other messages comes last (and ``teach``,
+    whose leads-channel threads are a narrower match, before ``mention``). The AI side
     panel (``assistant``) is a middleware: it takes its threads before any listener."""
     from bot.listeners import (
         actions,
@@ -26,9 +27,10 @@ def register_all(app: App, deps: Deps) -> None:
         home,
         mention,
         slash,
+        teach,
         uninstall,
     )
 
-    for module in (dm, mention, slash, actions, feedback, home, uninstall, find, assistant):
+    for module in (dm, teach, mention, slash, actions, feedback, home, uninstall, find, assistant):
         module.register(app, deps)
     app.event("message")(ignore_other_messages)

@@ -110,7 +110,9 @@ def lookup(
     error: str | None = None
     try:
         coach = deps.coach.get(deps.coach_wait_seconds)
-        answer = coach.answer(text, k=3, exclude=tuple(exclude))
+        learned = deps.learned.for_team(deps.store, coach, team_id)
+        extra: dict[str, Any] = {"situations": learned} if learned is not None else {}
+        answer = coach.answer(text, k=3, exclude=tuple(exclude), **extra)
     except EmptyQuery:
         return LookupResult(render.help_message(deps.settings.slash_command), None, None)
     except CoachError as exc:
@@ -133,7 +135,11 @@ def lookup(
     )
     if answer is not None:
         message = render.answer_message(
-            answer, query_id=query_id, shareable=shareable, exclude=exclude
+            answer,
+            query_id=query_id,
+            shareable=shareable,
+            exclude=exclude,
+            ask_lead=query_id is not None and bool(deps.settings.leads_channel_for(team_id)),
         )
     deps.logger.info(
         "lookup",

@@ -20,6 +20,7 @@ from bot import render
 from bot.deps import CoachLike, Deps
 from bot.listeners.common import with_deps
 from bot.logs import log_fields
+from bot.render.teach import LearnedItem, TeachableItem
 from retrieval.errors import CoachError
 from retrieval.models import TipAnswer
 
@@ -126,6 +127,59 @@ def admin_lines(deps: Deps, now: datetime, team_id: str | None = None) -> list[s
         return [REPORT_UNAVAILABLE]
 
 
+def _title(coach: CoachLike | None, tip_id: str) -> str:
+    try:
+        return coach.tip_card(tip_id).title if coach is not None else tip_id
+    except Exception:
+        return tip_id
+
+
+def teach_parts(
+    deps: Deps, coach: CoachLike | None, now: datetime, team_id: str | None
+) -> tuple[list[TeachableItem] | None, list[LearnedItem] | None]:
+    """Admins' teaching part: recent questions answered badly, and what the workspace
+    taught; each None when it cannot be read."""
+    teachable: list[TeachableItem] | None
+    learned: list[LearnedItem] | None
+    try:
+        rows = deps.store.teachable_queries(team_id=team_id, since=now - ADMIN_PERIOD)
+        teachable = [
+            TeachableItem(
+                query_id=row.id,
+                text=row.text,
+                when=row.created_at,
+                outcome=(row.nearest_title or row.tip_id or "") if row.answered else "declined",
+            )
+            for row in rows
+        ]
+    except Exception as exc:
+        deps.logger.error(
+            "home: reading questions to teach failed",
+            extra=log_fields(error_type=type(exc).__name__),
+        )
+        teachable = None
+    try:
+        situations = deps.store.learned_situations(team_id) if team_id else []
+        learned = [
+            LearnedItem(
+                id=row.id,
+                text=row.text,
+                tip_title=_title(coach, row.tip_id),
+                source=row.source,
+                created_by=row.created_by,
+                when=row.created_at,
+            )
+            for row in reversed(situations)  # newest first
+        ]
+    except Exception as exc:
+        deps.logger.error(
+            "home: reading learned situations failed",
+            extra=log_fields(error_type=type(exc).__name__),
+        )
+        learned = None
+    return teachable, learned
+
+
 def home_content(
     deps: Deps, *, user_id: str, team_id: str | None, now: datetime | None = None
 ) -> render.HomeContent:
@@ -133,6 +187,7 @@ def home_content(
     now = now or datetime.now(UTC)
     tip: TipAnswer | None = None
     note = problem = None
+    coach: CoachLike | None = None
     try:
         coach = deps.coach.get(min(HOME_COACH_WAIT, deps.coach_wait_seconds))
     except CoachError as exc:  # still loading, or the index is broken: the rest still shows
@@ -140,6 +195,7 @@ def home_content(
     else:
         tip, note, problem = this_weeks_tip(deps, coach, now, team_id)
     is_admin = user_id in deps.settings.admins
+    teachable, learned = teach_parts(deps, coach, now, team_id) if is_admin else (None, None)
     return render.HomeContent(
         slash_command=deps.settings.slash_command,
         tip=tip,
@@ -148,6 +204,8 @@ def home_content(
         recent=recent_lookups(deps, team_id=team_id, user_id=user_id),
         admin_lines=admin_lines(deps, now, team_id) if is_admin else None,
         admin_period="7 days",
+        teachable=teachable,
+        learned=learned,
     )
 
 

@@ -11,7 +11,9 @@ The Slack names are re-exported here, so ``from bot.render import play_card`` ke
 """
 
 from bot.render.blocks import (
+    ACTION_ASK_LEAD,
     ACTION_FEEDBACK_DOWN,
+    ACTION_FEEDBACK_REASON,
     ACTION_FEEDBACK_UP,
     ACTION_FIND_TIP,
     ACTION_FULL_TIP,
@@ -20,6 +22,8 @@ from bot.render.blocks import (
     FEEDBACK_BLOCK_ID,
     FEEDBACK_INPUT_ID,
     FEEDBACK_MODAL_ID,
+    FEEDBACK_REASON_BLOCK_ID,
+    FEEDBACK_REASON_LABELS,
     HOME_TIP_HEADER,
     MAX_BLOCKS,
     MAX_BUTTON_TEXT,
@@ -32,6 +36,7 @@ from bot.render.blocks import (
     Message,
     RecentLookup,
     answer_message,
+    ask_lead_value,
     asked_block,
     assistant_greeting,
     escape,
@@ -55,7 +60,9 @@ from bot.render.buttons import MAX_BUTTON_VALUE, STALE_BUTTON, ButtonValue, Stal
 from bot.render.card import PLAY_CREDIT
 
 __all__ = [
+    "ACTION_ASK_LEAD",
     "ACTION_FEEDBACK_DOWN",
+    "ACTION_FEEDBACK_REASON",
     "ACTION_FEEDBACK_UP",
     "ACTION_FIND_TIP",
     "ACTION_FULL_TIP",
@@ -64,6 +71,8 @@ __all__ = [
     "FEEDBACK_BLOCK_ID",
     "FEEDBACK_INPUT_ID",
     "FEEDBACK_MODAL_ID",
+    "FEEDBACK_REASON_BLOCK_ID",
+    "FEEDBACK_REASON_LABELS",
     "HOME_TIP_HEADER",
     "MAX_BLOCKS",
     "MAX_BUTTON_TEXT",
@@ -81,6 +90,7 @@ __all__ = [
     "RecentLookup",
     "StaleButton",
     "answer_message",
+    "ask_lead_value",
     "asked_block",
     "assistant_greeting",
     "escape",

@@ -63,6 +63,16 @@ PRIVATE_ACTIONS = frozenset({ACTION_SHARE, ACTION_NEXT_TIP})
 FEEDBACK_MODAL_ID = "coach_feedback_modal"
 FEEDBACK_BLOCK_ID = "coach_feedback_comment"
 FEEDBACK_INPUT_ID = "comment"
+ACTION_ASK_LEAD = "coach_ask_lead"
+ACTION_FEEDBACK_REASON = "coach_feedback_reason"
+FEEDBACK_REASON_BLOCK_ID = "coach_feedback_reason"
+#: The one-click reasons after a 👎 (stored as the key; see bot.storage FEEDBACK_REASONS).
+FEEDBACK_REASON_LABELS = {
+    "wrong_tip": "Wrong tip for this situation",
+    "nothing_to_say": "Nothing I can actually say",
+    "too_long": "Too long to use on a call",
+    "outdated": "Outdated",
+}
 
 USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -429,12 +439,13 @@ def answer_message(
     query_id: int | None,
     shareable: bool = False,
     exclude: Sequence[str] = (),
+    ask_lead: bool = False,
 ) -> Message:
     """What a rep sees for a lookup: the play card when sure, a few tips when unsure, or an
-    honest decline."""
+    honest decline (with "Ask a lead" when ``ask_lead``: a leads channel is set)."""
     top = answer.top
     if not answer.answered or top is None:
-        return low_confidence_message(answer, query_id=query_id)
+        return low_confidence_message(answer, query_id=query_id, ask_lead=ask_lead)
     if answer.tier == "unsure" and not exclude and len(answer.tips) > 1:
         return unsure_message(answer, query_id=query_id)
     note = "Next best tip" if exclude else None
@@ -497,9 +508,21 @@ OFF_TOPIC = (
 )
 
 
-def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
+def ask_lead_value(query_id: int | None, tip_id: str | None = None) -> str:
+    """What "Ask a lead" carries: the logged question (its text stays on our side)."""
+    return json.dumps({"query_id": query_id, "tip_id": tip_id}, separators=(",", ":"))
+
+
+def ask_lead_button(query_id: int | None, tip_id: str | None = None) -> dict[str, Any]:
+    return _button(":raising_hand: Ask a lead", ACTION_ASK_LEAD, ask_lead_value(query_id, tip_id))
+
+
+def low_confidence_message(
+    answer: Answer, *, query_id: int | None, ask_lead: bool = False
+) -> Message:
     """No random tip and no silence: say so; for a customer situation, offer the nearest
-    situations the tips are for (never for off-topic questions); suggest rephrasing."""
+    situations the tips are for (never for off-topic questions) and, with ``ask_lead``,
+    a lead's help; suggest rephrasing."""
     quoted = echo(answer.query)
     if answer.off_topic:
         what = f"“{quoted}”" if quoted else "That"
@@ -523,6 +546,14 @@ def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
             for n, s in enumerate(suggestions)
         ]
         blocks.append({"type": "actions", "block_id": "coach_suggestions", "elements": buttons})
+    if ask_lead:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "coach_ask_lead",
+                "elements": [ask_lead_button(query_id)],
+            }
+        )
     blocks.append(
         _context(
             ":bulb: Try rephrasing with what the customer says or wants, e.g. "
@@ -628,6 +659,20 @@ def feedback_modal(feedback_id: int, *, tip_title: str = "") -> dict[str, Any]:
                 },
             },
             {
+                "type": "actions",
+                "block_id": FEEDBACK_REASON_BLOCK_ID,
+                "elements": [
+                    {
+                        "type": "radio_buttons",
+                        "action_id": ACTION_FEEDBACK_REASON,
+                        "options": [
+                            {"text": {"type": "plain_text", "text": label}, "value": key}
+                            for key, label in FEEDBACK_REASON_LABELS.items()
+                        ],
+                    }
+                ],
+            },
+            {
                 "type": "input",
                 "block_id": FEEDBACK_BLOCK_ID,
                 "optional": True,
@@ -673,6 +718,9 @@ class HomeContent:
     recent: Sequence[RecentLookup] | None = ()
     admin_lines: Sequence[str] | None = None  # only for admins: the short gap report
     admin_period: str = "7 days"
+    # only for admins: questions to teach and what the workspace taught (bot.render.teach)
+    teachable: Sequence[Any] | None = None
+    learned: Sequence[Any] | None = None
 
 
 def slack_date(when: datetime) -> str:
@@ -746,6 +794,10 @@ def home_view(content: HomeContent) -> dict[str, Any]:
                 "listed in `COACH_ADMINS`."
             )
         )
+    if content.teachable is not None or content.learned is not None:
+        from bot.render.teach import home_teach_blocks
+
+        blocks += home_teach_blocks(content.teachable, content.learned)
     if len(blocks) > MAX_HOME_BLOCKS:  # only a freak tip or report gets here
         blocks = [*blocks[: MAX_HOME_BLOCKS - 1], _context("_Some of this tab was cut short._")]
     return {"type": "home", "callback_id": HOME_CALLBACK_ID, "blocks": blocks}

@@ -5,11 +5,21 @@ migrates it; text is redacted (:func:`bot.privacy.redact`) before it is stored.
 """
 
 from bot.storage.errors import StorageError, UnknownRecord
-from bot.storage.store import SURFACES, FeedbackRow, QueryRow, Store, WeeklyRow
+from bot.storage.store import (
+    SURFACES,
+    FeedbackRow,
+    LeadRequest,
+    LearnedRow,
+    QueryRow,
+    Store,
+    WeeklyRow,
+)
 
 __all__ = [
     "SURFACES",
     "FeedbackRow",
+    "LeadRequest",
+    "LearnedRow",
     "QueryRow",
     "StorageError",
     "Store",

@@ -164,6 +164,13 @@ class GuardedStore:
             "update_feedback_comment", lambda s: s.update_feedback_comment(feedback_id, comment)
         )
 
+    def learned_situations(self, team_id: str | None = None, *, deadline: float = 0.5) -> list[Any]:
+        """On an answer's path (the learned-situations cache refresh, once a minute per
+        workspace): a short deadline, since the cache keeps what it knew on failure."""
+        return list(
+            self._call("learned_situations", lambda s: s.learned_situations(team_id), deadline)
+        )
+
     def recent_queries(self, **kwargs: Any) -> list[Any]:
         return list(self._call("recent_queries", lambda s: s.recent_queries(**kwargs)))
 

@@ -108,8 +108,12 @@ feedback = Table(
     Column("chunk_ids", JSON, nullable=False),
     Column("helpful", Boolean, nullable=False),
     Column("comment", Text),  # redacted
+    # after a 👎: wrong_tip / nothing_to_say / too_long / outdated (None: not given)
+    Column("reason", String(32)),
     Index("ix_feedback_created_at", "created_at"),
     Index("ix_feedback_tip_id", "tip_id"),
+    # one vote per person per answer: a second click finds the first by this key
+    Index("ix_feedback_vote", "query_id", "user_id", "tip_id"),
 )
 
 weekly_posts = Table(
@@ -140,6 +144,37 @@ pending_deliveries = Table(
     Column("attempts", Integer, nullable=False),
     Column("record", JSON, nullable=False),  # where + message (user text redacted)
     Index("ix_pending_deliveries_lease", "lease_until"),
+)
+
+learned_situations = Table(
+    "learned_situations",
+    metadata,
+    # A question a lead tied to a tip: matched like a corpus situation, for that workspace only.
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("tip_id", String(200), nullable=False),
+    Column("text", Text, nullable=False),  # redacted before it gets here
+    Column("source", String(16), nullable=False),  # lead / home / confirmed / cli
+    Column("created_by", String(32)),  # Slack user id (None: the command line)
+    Index("ix_learned_situations_team", "team_id", "created_at"),
+)
+
+lead_requests = Table(
+    "lead_requests",
+    metadata,
+    # A rep's question posted to the leads channel; a threaded reply there is relayed to
+    # the rep, found by (channel, ts) here, never by reading the thread back from Slack.
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("team_id", String(32)),
+    Column("channel", String(32), nullable=False),  # the leads channel
+    Column("ts", String(32)),  # the post's ts, once Slack took it
+    Column("user_id", String(32), nullable=False),  # the rep who asked
+    Column("query_id", RowId, ForeignKey("query_log.id", ondelete="SET NULL")),
+    Column("text", Text, nullable=False),  # redacted
+    Index("ix_lead_requests_thread", "channel", "ts"),
+    Index("ix_lead_requests_query", "query_id", "user_id"),
 )
 
 # slack-sdk's own tables, built by slack-sdk so the names and columns are exactly its own.

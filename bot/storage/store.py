@@ -30,6 +30,8 @@ from bot.storage.engine import display_url, make_engine, normalise_url
 from bot.storage.errors import StorageError, UnknownRecord
 from bot.storage.schema import (
     feedback,
+    lead_requests,
+    learned_situations,
     pending_deliveries,
     processed_events,
     query_log,
@@ -62,6 +64,11 @@ DEFAULT_WEEKLY_LEASE = timedelta(minutes=15)
 MAX_TEXT = 4000
 MAX_COMMENT = 3000
 MAX_ERROR = 300
+#: Why a 👎: the one-click reasons the modal offers (anything else is not stored).
+FEEDBACK_REASONS = ("wrong_tip", "nothing_to_say", "too_long", "outdated")
+#: Where a learned situation came from.
+LEARNED_SOURCES = frozenset({"lead", "home", "confirmed", "cli"})
+MAX_SITUATION = 1000
 
 
 def _now(now: datetime | None) -> datetime:
@@ -105,6 +112,34 @@ class FeedbackRow:
     chunk_ids: tuple[str, ...]
     helpful: bool
     comment: str | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LearnedRow:
+    """A situation a lead tied to a tip for one workspace (text already redacted)."""
+
+    id: int
+    created_at: datetime
+    team_id: str
+    tip_id: str
+    text: str
+    source: str
+    created_by: str | None
+
+
+@dataclass(frozen=True)
+class LeadRequest:
+    """A rep's question posted to the leads channel (text already redacted)."""
+
+    id: int
+    created_at: datetime
+    team_id: str | None
+    channel: str
+    ts: str | None
+    user_id: str
+    query_id: int | None
+    text: str
 
 
 @dataclass(frozen=True)
@@ -164,6 +199,32 @@ def _feedback_row(row: Any) -> FeedbackRow:
         chunk_ids=tuple(row.chunk_ids or ()),
         helpful=bool(row.helpful),
         comment=row.comment,
+        reason=row.reason,
+    )
+
+
+def _learned_row(row: Any) -> LearnedRow:
+    return LearnedRow(
+        id=int(row.id),
+        created_at=row.created_at,
+        team_id=row.team_id,
+        tip_id=row.tip_id,
+        text=row.text,
+        source=row.source,
+        created_by=row.created_by,
+    )
+
+
+def _lead_request(row: Any) -> LeadRequest:
+    return LeadRequest(
+        id=int(row.id),
+        created_at=row.created_at,
+        team_id=row.team_id,
+        channel=row.channel,
+        ts=row.ts,
+        user_id=row.user_id,
+        query_id=row.query_id,
+        text=row.text,
     )
 
 
@@ -541,8 +602,98 @@ class Store:
             "comment": comment,
         }
         with self.engine.begin() as conn:
+            earlier = self._vote_of(conn, team_id, user_id, query_id, tip_id)
+            if earlier is not None:  # one vote per person per answer: the new one replaces it
+                change: dict[str, Any] = {"helpful": bool(helpful), "created_at": _now(now)}
+                if helpful:
+                    change["reason"] = None  # a reason explains a 👎 only
+                if comment:
+                    change["comment"] = comment
+                conn.execute(update(feedback).where(feedback.c.id == earlier).values(**change))
+                return earlier
             row_id = conn.execute(insert(feedback).values(**values)).inserted_primary_key[0]
         return int(row_id)
+
+    @staticmethod
+    def _vote_of(
+        conn: Any, team_id: str | None, user_id: str | None, query_id: int | None, tip_id: str
+    ) -> int | None:
+        """The id of this person's earlier vote on this answer (None: no answer to key on)."""
+        if query_id is None or user_id is None:
+            return None
+        team_match = (
+            feedback.c.team_id.is_(None) if team_id is None else feedback.c.team_id == team_id
+        )
+        found = conn.execute(
+            select(feedback.c.id)
+            .where(
+                feedback.c.query_id == int(query_id),
+                feedback.c.user_id == user_id,
+                feedback.c.tip_id == tip_id,
+                team_match,
+            )
+            .order_by(feedback.c.id)
+            .limit(1)
+        ).scalar()
+        return int(found) if found is not None else None
+
+    def set_feedback_reason(self, feedback_id: int, reason: str | None) -> None:
+        """The one-click reason after a 👎 (one of :data:`FEEDBACK_REASONS`)."""
+        if reason is not None and reason not in FEEDBACK_REASONS:
+            raise ValueError(f"unknown reason {reason!r}; expected one of {FEEDBACK_REASONS}")
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(feedback).where(feedback.c.id == int(feedback_id)).values(reason=reason)
+            )
+        if result.rowcount == 0:
+            raise UnknownRecord(f"No feedback #{feedback_id}.")
+
+    def feedback_by_id(self, feedback_id: int) -> FeedbackRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(feedback).where(feedback.c.id == int(feedback_id))).first()
+        return _feedback_row(row) if row is not None else None
+
+    def query_by_id(self, query_id: int, *, team_id: str | None = None) -> QueryRow | None:
+        """One logged lookup; with ``team_id``, only that workspace's (never another's text)."""
+        stmt = select(query_log).where(query_log.c.id == int(query_id))
+        if team_id is not None:
+            stmt = stmt.where(query_log.c.team_id == team_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return _query_row(row) if row is not None else None
+
+    def teachable_queries(
+        self, *, team_id: str | None, since: datetime, limit: int = 8
+    ) -> list[QueryRow]:
+        """Recent questions worth teaching, newest first, one per text: declined ones (not
+        off-topic) and answers someone gave a 👎 (App Home's gap list)."""
+        downvoted = select(feedback.c.query_id).where(
+            feedback.c.helpful.is_(False), feedback.c.query_id.is_not(None)
+        )
+        stmt = (
+            select(query_log)
+            .where(
+                query_log.c.created_at >= _now(since),
+                or_(
+                    and_(query_log.c.answered.is_(False), query_log.c.tier == "decline"),
+                    query_log.c.id.in_(downvoted),
+                ),
+            )
+            .order_by(query_log.c.created_at.desc(), query_log.c.id.desc())
+            .limit(max(0, limit) * 4)
+        )
+        if team_id is not None:
+            stmt = stmt.where(query_log.c.team_id == team_id)
+        seen: set[str] = set()
+        rows: list[QueryRow] = []
+        with self.engine.connect() as conn:
+            for raw in conn.execute(stmt):
+                row = _query_row(raw)
+                key = " ".join(row.text.lower().split())
+                if key and key not in seen:
+                    seen.add(key)
+                    rows.append(row)
+        return rows[: max(0, limit)]
 
     def update_feedback_comment(self, feedback_id: int, comment: str) -> None:
         """Attach the 👎 modal's "what was wrong" text (redacted) to earlier feedback."""
@@ -570,6 +721,145 @@ class Store:
         with self.engine.connect() as conn:
             return [_feedback_row(row) for row in conn.execute(stmt)]
 
+    # -- learned situations --------------------------------------------------------------
+
+    def add_learned_situation(
+        self,
+        *,
+        team_id: str,
+        tip_id: str,
+        text: str,
+        source: str,
+        created_by: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Tie a (redacted) question to a tip for one workspace; returns its id.
+
+        The same text and tip twice in one workspace is one situation (its id is returned).
+        """
+        if not team_id or not tip_id:
+            raise ValueError("a learned situation needs a workspace and a tip")
+        if source not in LEARNED_SOURCES:
+            raise ValueError(
+                f"unknown source {source!r}; expected one of {sorted(LEARNED_SOURCES)}"
+            )
+        clean = _clip(" ".join(redact(text or "").split()), MAX_SITUATION) or ""
+        if not clean:
+            raise ValueError("a learned situation needs some text")
+        with self.engine.begin() as conn:
+            same = conn.execute(
+                select(learned_situations.c.id).where(
+                    learned_situations.c.team_id == team_id,
+                    learned_situations.c.tip_id == tip_id,
+                    learned_situations.c.text == clean,
+                )
+            ).scalar()
+            if same is not None:
+                return int(same)
+            values = {
+                "created_at": _now(now),
+                "team_id": team_id,
+                "tip_id": tip_id,
+                "text": clean,
+                "source": source,
+                "created_by": created_by,
+            }
+            row_id = conn.execute(insert(learned_situations).values(**values)).inserted_primary_key[
+                0
+            ]
+        return int(row_id)
+
+    def learned_situations(self, team_id: str | None = None) -> list[LearnedRow]:
+        """A workspace's learned situations (every workspace's with None), oldest first."""
+        stmt = select(learned_situations).order_by(
+            learned_situations.c.team_id, learned_situations.c.created_at, learned_situations.c.id
+        )
+        if team_id is not None:
+            stmt = stmt.where(learned_situations.c.team_id == team_id)
+        with self.engine.connect() as conn:
+            return [_learned_row(row) for row in conn.execute(stmt)]
+
+    def remove_learned_situation(self, situation_id: int, *, team_id: str | None = None) -> bool:
+        """Forget one learned situation (only within ``team_id`` when given); True if it went."""
+        stmt = delete(learned_situations).where(learned_situations.c.id == int(situation_id))
+        if team_id is not None:
+            stmt = stmt.where(learned_situations.c.team_id == team_id)
+        with self.engine.begin() as conn:
+            return bool(conn.execute(stmt).rowcount)
+
+    # -- questions for the leads ----------------------------------------------------------
+
+    def add_lead_request(
+        self,
+        *,
+        team_id: str | None,
+        channel: str,
+        user_id: str,
+        text: str,
+        query_id: int | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Keep a rep's question (redacted) before it is posted to the leads channel."""
+        linked = (
+            select(query_log.c.id).where(query_log.c.id == int(query_id)).scalar_subquery()
+            if query_id is not None
+            else None
+        )
+        values = {
+            "created_at": _now(now),
+            "team_id": team_id,
+            "channel": channel,
+            "user_id": user_id,
+            "query_id": linked,
+            "text": _clip(redact(text or ""), MAX_TEXT),
+        }
+        with self.engine.begin() as conn:
+            row_id = conn.execute(insert(lead_requests).values(**values)).inserted_primary_key[0]
+        return int(row_id)
+
+    def set_lead_request_ts(self, request_id: int, ts: str) -> None:
+        """Slack took the post: its ts is how a lead's threaded reply finds the rep."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(lead_requests).where(lead_requests.c.id == int(request_id)).values(ts=ts)
+            )
+
+    def forget_lead_request(self, request_id: int) -> None:
+        """The post failed: nothing waits for a reply."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(lead_requests).where(lead_requests.c.id == int(request_id)))
+
+    def lead_request(self, request_id: int) -> LeadRequest | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(lead_requests).where(lead_requests.c.id == int(request_id))
+            ).first()
+        return _lead_request(row) if row is not None else None
+
+    def lead_request_for_thread(self, channel: str, ts: str) -> LeadRequest | None:
+        """The question a thread in the leads channel is about (None: not one of ours)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(lead_requests)
+                .where(lead_requests.c.channel == channel, lead_requests.c.ts == ts)
+                .limit(1)
+            ).first()
+        return _lead_request(row) if row is not None else None
+
+    def lead_request_for_query(self, query_id: int, user_id: str) -> LeadRequest | None:
+        """This rep already asked the leads about this answer (a second click asks nothing)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(lead_requests)
+                .where(
+                    lead_requests.c.query_id == int(query_id),
+                    lead_requests.c.user_id == user_id,
+                    lead_requests.c.ts.is_not(None),
+                )
+                .limit(1)
+            ).first()
+        return _lead_request(row) if row is not None else None
+
     # -- retention ----------------------------------------------------------------------
 
     def purge_older_than(self, days: int, now: datetime | None = None) -> int:
@@ -584,6 +874,9 @@ class Store:
         cutoff = moment - timedelta(days=days)
         with self.engine.begin() as conn:
             removed = conn.execute(delete(feedback).where(feedback.c.created_at < cutoff)).rowcount
+            removed += conn.execute(
+                delete(lead_requests).where(lead_requests.c.created_at < cutoff)
+            ).rowcount
             removed += conn.execute(
                 delete(query_log).where(query_log.c.created_at < cutoff)
             ).rowcount
