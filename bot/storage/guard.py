@@ -167,6 +167,14 @@ class GuardedStore:
     def recent_queries(self, **kwargs: Any) -> list[Any]:
         return list(self._call("recent_queries", lambda s: s.recent_queries(**kwargs)))
 
+    def remember_thread(self, team_id: str | None, channel: str, thread_ts: str) -> None:
+        self._call("remember_thread", lambda s: s.remember_thread(team_id, channel, thread_ts))
+
+    def answered_thread(self, team_id: str | None, channel: str, thread_ts: str) -> bool:
+        return bool(
+            self._call("answered_thread", lambda s: s.answered_thread(team_id, channel, thread_ts))
+        )
+
     # Answers waiting for Slack (bot.redelivery): same deadlines, no write-behind (the
     # redelivery thread keeps them in memory meanwhile).
     def hold_delivery(self, key: str, **kwargs: Any) -> bool:

@@ -29,6 +29,7 @@ from bot.storage import migrate
 from bot.storage.engine import display_url, make_engine, normalise_url
 from bot.storage.errors import StorageError, UnknownRecord
 from bot.storage.schema import (
+    answered_threads,
     feedback,
     pending_deliveries,
     processed_events,
@@ -565,6 +566,7 @@ class Store:
             conn.execute(
                 delete(processed_events).where(processed_events.c.received_at < moment - EVENT_TTL)
             )
+            conn.execute(delete(answered_threads).where(answered_threads.c.answered_at < cutoff))
             conn.execute(
                 delete(slack_oauth_states).where(
                     slack_oauth_states.c.expire_at
@@ -658,6 +660,34 @@ class Store:
             return [_weekly_row(row) for row in conn.execute(stmt)]
 
     # -- Slack installations (multi-workspace) ------------------------------------------
+
+    # -- threads the bot answered in -----------------------------------------------------
+
+    def remember_thread(
+        self, team_id: str | None, channel: str, thread_ts: str, *, now: datetime | None = None
+    ) -> None:
+        """The bot replied in this thread: its later messages are follow-ups."""
+        self._insert_once(
+            answered_threads,
+            {
+                "team_id": team_id or "",
+                "channel": channel,
+                "thread_ts": thread_ts,
+                "answered_at": _now(now),
+            },
+        )
+
+    def answered_thread(self, team_id: str | None, channel: str, thread_ts: str) -> bool:
+        """Did the bot reply in this thread (any process, within the retention period)?"""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(answered_threads.c.thread_ts).where(
+                    answered_threads.c.team_id == (team_id or ""),
+                    answered_threads.c.channel == channel,
+                    answered_threads.c.thread_ts == thread_ts,
+                )
+            ).first()
+        return row is not None
 
     # -- answers waiting for Slack ------------------------------------------------------
 
