@@ -41,6 +41,7 @@ log = logging.getLogger("bot.oauth")
 #: keeps the two in step). No user scopes: Tip Coach never acts as a person.
 BOT_SCOPES = (
     "app_mentions:read",
+    "assistant:write",
     "channels:history",
     "groups:history",
     "chat:write",

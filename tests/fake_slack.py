@@ -408,6 +408,12 @@ class FakeSlack:
             return {"ok": True, "channel": channel, "ts": body.get("ts"), "text": body.get("text")}
         if method in {"reactions.add", "reactions.remove"}:
             return {"ok": True}
+        if method in {
+            "assistant.threads.setStatus",
+            "assistant.threads.setSuggestedPrompts",
+            "assistant.threads.setTitle",
+        }:
+            return {"ok": True}  # the AI side panel; fail(...) plays a workspace without it
         if method in {"views.open", "views.publish", "views.update"}:
             return {"ok": True, "view": {"id": "VFAKE1", **(_json_field(body.get("view")) or {})}}
         if method == "conversations.replies":

@@ -108,6 +108,15 @@ class RecordingClient:
     def views_publish(self, **kwargs: Any) -> SlackResponse:
         return self._answer("views_publish", kwargs)
 
+    def assistant_threads_setStatus(self, **kwargs: Any) -> SlackResponse:
+        return self._answer("assistant_threads_setStatus", kwargs)
+
+    def assistant_threads_setSuggestedPrompts(self, **kwargs: Any) -> SlackResponse:
+        return self._answer("assistant_threads_setSuggestedPrompts", kwargs)
+
+    def assistant_threads_setTitle(self, **kwargs: Any) -> SlackResponse:
+        return self._answer("assistant_threads_setTitle", kwargs)
+
 
 def bot_reply(thread_ts: str, ts: str = "1700000000.000900") -> dict[str, Any]:
     """A message the bot posted in a thread, as ``conversations.replies`` lists it."""

@@ -15,9 +15,20 @@ def ignore_other_messages(body: dict[str, Any]) -> None:
 
 
 def register_all(app: App, deps: Deps) -> None:
-    """Register every surface; the catch-all for other messages comes last."""
-    from bot.listeners import actions, dm, feedback, find, home, mention, slash, uninstall
+    """Register every surface; the catch-all for other messages comes last. The AI side
+    panel (``assistant``) is a middleware: it takes its threads before any listener."""
+    from bot.listeners import (
+        actions,
+        assistant,
+        dm,
+        feedback,
+        find,
+        home,
+        mention,
+        slash,
+        uninstall,
+    )
 
-    for module in (dm, mention, slash, actions, feedback, home, uninstall, find):
+    for module in (dm, mention, slash, actions, feedback, home, uninstall, find, assistant):
         module.register(app, deps)
     app.event("message")(ignore_other_messages)

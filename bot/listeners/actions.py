@@ -115,9 +115,12 @@ def next_tip(deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, 
         exclude=value.exclude,
         shareable=where.ephemeral,
     )
+    message = result.message
     if result.answer is None:  # a problem, not a card: keep the rep's card on screen
         where = replace(where, replace_original=False)
-    deliver(deps, client, where, result.message)
+    elif where.ephemeral:  # it replaces a private answer that quoted the rep's question
+        message = render.with_question(message, value.query)
+    deliver(deps, client, where, message)
 
 
 def share(deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, Any]) -> None:

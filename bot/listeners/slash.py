@@ -19,7 +19,8 @@ from bot.slack_text import plain_text
 def handle_coach_command(
     ack: Ack, command: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
 ) -> None:
-    """Help is the ack itself; a lookup is acked empty first and answered via response_url."""
+    """Help is the ack itself; a lookup is acked empty first and answered via response_url,
+    under the rep's question (redacted) so they see what was answered."""
     text = plain_text(command.get("text"), bot_user_id=context.bot_user_id)
     if text.lower() in HELP_WORDS or not text:
         ack(
@@ -45,7 +46,7 @@ def handle_coach_command(
             user_id=where.user_id,
             shareable=True,
         )
-        deliver(deps, client, where, result.message)
+        deliver(deps, client, where, render.with_question(result.message, text))
 
     answer_after_ack(deps, "slash", answer, client=client, where=where, context=context)
 

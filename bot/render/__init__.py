@@ -26,11 +26,14 @@ from bot.render.blocks import (
     MAX_HEADER_TEXT,
     MAX_HOME_BLOCKS,
     MAX_SECTION_TEXT,
+    PRIVATE_ACTIONS,
     SUGGESTION_ACTION_RE,
     HomeContent,
     Message,
     RecentLookup,
     answer_message,
+    asked_block,
+    assistant_greeting,
     escape,
     feedback_modal,
     find_tip_actions,
@@ -46,6 +49,7 @@ from bot.render.blocks import (
     split_text,
     tip_blocks,
     tip_fallback,
+    with_question,
 )
 from bot.render.buttons import MAX_BUTTON_VALUE, STALE_BUTTON, ButtonValue, StaleButton
 from bot.render.card import PLAY_CREDIT
@@ -68,6 +72,7 @@ __all__ = [
     "MAX_HOME_BLOCKS",
     "MAX_SECTION_TEXT",
     "PLAY_CREDIT",
+    "PRIVATE_ACTIONS",
     "STALE_BUTTON",
     "SUGGESTION_ACTION_RE",
     "ButtonValue",
@@ -76,6 +81,8 @@ __all__ = [
     "RecentLookup",
     "StaleButton",
     "answer_message",
+    "asked_block",
+    "assistant_greeting",
     "escape",
     "feedback_modal",
     "find_tip_actions",
@@ -91,4 +98,5 @@ __all__ = [
     "split_text",
     "tip_blocks",
     "tip_fallback",
+    "with_question",
 ]

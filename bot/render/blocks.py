@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.privacy import redact
 from bot.render import text as plain
 from bot.render.buttons import ButtonValue
 from bot.render.card import (
@@ -56,6 +57,9 @@ ACTION_SHARE = "coach_share"
 ACTION_FIND_TIP = "coach_find_tip"  # App Home: open the "Find a tip" modal
 ACTION_SUGGESTION = "coach_suggestion"  # + "_<n>": ids must be unique within a block
 SUGGESTION_ACTION_RE = re.compile(rf"^{ACTION_SUGGESTION}_\d+$")
+#: Buttons a publicly shared card drops: sharing again, and "Next best tip", which would
+#: look the rep's own words up again in the channel.
+PRIVATE_ACTIONS = frozenset({ACTION_SHARE, ACTION_NEXT_TIP})
 FEEDBACK_MODAL_ID = "coach_feedback_modal"
 FEEDBACK_BLOCK_ID = "coach_feedback_comment"
 FEEDBACK_INPUT_ID = "comment"
@@ -102,8 +106,9 @@ def clip(text: str, limit: int, ellipsis: str = "…") -> str:
 
 
 def echo(text: str, limit: int = MAX_ECHO) -> str:
-    """A rep's own words, escaped and shortened, for quoting back to them."""
-    flat = " ".join(text.split())
+    """A rep's own words, redacted, escaped and shortened, for quoting back: a quote may be
+    in a channel thread or a screenshot, never with the customer's details in it."""
+    flat = " ".join(redact(text).split())
     return clip(escape(flat), limit)
 
 
@@ -529,12 +534,15 @@ def low_confidence_message(answer: Answer, *, query_id: int | None) -> Message:
 
 
 def shared_message(original: Message, *, user_id: str | None) -> Message:
-    """A card shared publicly from an ephemeral answer, credited to the rep who shared it."""
+    """A card shared publicly from an ephemeral answer, credited to the rep who shared it
+    (without :data:`PRIVATE_ACTIONS`)."""
     blocks = [b for b in original.blocks if b.get("type") != "actions"]
     kept_actions = []
     for block in original.blocks:
         if block.get("type") == "actions":
-            elements = [e for e in block.get("elements", []) if e.get("action_id") != ACTION_SHARE]
+            elements = [
+                e for e in block.get("elements", []) if e.get("action_id") not in PRIVATE_ACTIONS
+            ]
             if elements:
                 kept_actions.append({**block, "elements": elements})
     by = mention(user_id)
@@ -542,6 +550,36 @@ def shared_message(original: Message, *, user_id: str | None) -> Message:
         [*blocks, _context(f"Shared by {by}"), *kept_actions], keep_tail=len(kept_actions)
     )
     return Message(text=clip(f"{original.text} (shared by {by})", MAX_FALLBACK_TEXT), blocks=blocks)
+
+
+def asked_block(text: str) -> dict[str, Any]:
+    """The rep's question quoted back, redacted (a screenshot of a private answer must not
+    carry the customer's details), escaped and clipped."""
+    return _context(f":speech_balloon: You asked: “{echo(text)}”")
+
+
+def with_question(message: Message, text: str) -> Message:
+    """``message`` under the rep's question, so a private answer says what it answers
+    (unchanged when it opens by quoting it already: a decline, "not sure which fits")."""
+    quoted = echo(text)
+    opening = message.blocks[0].get("text", {}) if message.blocks else {}
+    if not quoted or f"“{quoted}”" in str(opening.get("text", "")):
+        return message
+    blocks = [asked_block(text), *message.blocks]
+    return Message(text=message.text, blocks=fit_blocks(blocks, keep_tail=1))
+
+
+def assistant_greeting() -> Message:
+    """The first message of an AI side-panel thread: what to type (prompts follow it)."""
+    body = (
+        ":wave: Hi! Tell me what's happening with your customer, in your own words, and I'll "
+        "find the tip that fits: steps to take and phrases you can say."
+    )
+    hint = "Only you see this conversation. Pick a situation below, or type your own."
+    return Message(
+        text="Hi! Describe a customer situation and I'll find the tip that fits.",
+        blocks=[*_sections(body), _context(hint)],
+    )
 
 
 def help_message(slash_command: str = "/coach") -> Message:

@@ -175,6 +175,9 @@ class GuardedStore:
             self._call("answered_thread", lambda s: s.answered_thread(team_id, channel, thread_ts))
         )
 
+    def frequent_queries(self, **kwargs: Any) -> list[tuple[str, int]]:
+        return list(self._call("frequent_queries", lambda s: s.frequent_queries(**kwargs)))
+
     # Answers waiting for Slack (bot.redelivery): same deadlines, no write-behind (the
     # redelivery thread keeps them in memory meanwhile).
     def hold_delivery(self, key: str, **kwargs: Any) -> bool:

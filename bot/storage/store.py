@@ -47,9 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Where a lookup came from (``surface`` in the query log; at most 16 characters).
-#: "modal": the "Find a tip" modal; "shortcut": the "Coach me on this" message shortcut.
+#: "modal": the "Find a tip" modal; "shortcut": the "Coach me on this" message shortcut;
+#: "assistant": the AI side panel.
 SURFACES = frozenset(
-    {"dm", "mention", "thread", "slash", "button", "home", "cli", "modal", "shortcut"}
+    {"dm", "mention", "thread", "slash", "button", "home", "cli", "modal", "shortcut", "assistant"}
 )
 
 #: Processed event ids are only needed while Slack may still retry (minutes); keep a day.
@@ -468,6 +469,30 @@ class Store:
         )
         with self.engine.connect() as conn:
             return {tip: int(count) for tip, count in conn.execute(stmt)}
+
+    def frequent_queries(
+        self, *, team_id: str, since: datetime, limit: int = 50
+    ) -> list[tuple[str, int]]:
+        """One workspace's most asked situations since ``since`` as (redacted text, count),
+        most often first: answered lookups only, "Next best tip" re-asks not counted.
+
+        Grouped in SQL, so the assistant's suggested prompts never load a week of rows.
+        """
+        count = func.count().label("n")
+        stmt = (
+            select(query_log.c.text, count)
+            .where(
+                query_log.c.team_id == team_id,
+                query_log.c.created_at >= _now(since),
+                query_log.c.answered.is_(True),
+                query_log.c.surface != "button",
+            )
+            .group_by(query_log.c.text)
+            .order_by(count.desc(), func.max(query_log.c.created_at).desc(), query_log.c.text)
+            .limit(max(0, limit))
+        )
+        with self.engine.connect() as conn:
+            return [(str(text), int(n)) for text, n in conn.execute(stmt)]
 
     def tip_titles(self, tip_ids: Iterable[str]) -> dict[str, str]:
         """Titles of tips as last seen in the query log (reports run without the corpus)."""
