@@ -512,6 +512,33 @@ def test_next_best_tip_looks_the_situation_up_again_without_the_shown_tip(
     assert surfaces(deps) == ["button", "slash"]
 
 
+def test_next_best_reads_the_situation_from_this_workspaces_query_log_only(
+    deps: Deps, ack: RecordingAck, client: RecordingClient, slack: FakeSlack
+) -> None:
+    """Buttons carry a query-log id, not words: a click from another workspace naming our
+    row learns nothing (it is told to ask again)."""
+    value = button_value(slash_card(deps), render.ACTION_NEXT_TIP)
+    assert "supervisor" not in json.loads(value).get("query", "")
+    body = action_body(slack, render.ACTION_NEXT_TIP, value, name="elsewhere")
+    body["team"] = {"id": "T0OTHER"}
+    body["user"] = {"id": USER, "team_id": "T0OTHER"}
+    actions.handle_next_tip(ack, body, client, context(team_id="T0OTHER"), deps=deps)
+    drain(deps)
+    [call] = responses(slack, "elsewhere")
+    assert "older answer" in call.body["text"] and SUPERVISOR_TITLE not in call.body["text"]
+
+
+def test_a_version_2_next_best_button_with_the_words_still_works(
+    deps: Deps, ack: RecordingAck, client: RecordingClient, slack: FakeSlack
+) -> None:
+    value = json.dumps({"version": 2, "query": SUPERVISOR, "exclude": ["nothing-yet"]})
+    body = action_body(slack, render.ACTION_NEXT_TIP, value, name="old")
+    actions.handle_next_tip(ack, body, client, context(), deps=deps)
+    drain(deps)
+    [call] = responses(slack, "old")
+    assert call.body["text"].startswith(SUPERVISOR_TITLE)
+
+
 def test_share_posts_the_card_in_the_channel_credited_to_the_rep(
     deps: Deps, ack: RecordingAck, client: RecordingClient, slack: FakeSlack
 ) -> None:

@@ -355,28 +355,28 @@ def _card_buttons(
     shareable: bool,
     full: bool,
 ) -> dict[str, Any]:
-    """A card's buttons; each value carries all its action needs (Slack keeps no state)."""
+    """A card's buttons. Values name the query-log row, never carry the rep's words (a
+    shared card is public); "Next best tip" needs that row, so it is left out when the
+    lookup could not be logged."""
     elements = []
     if not full:
         show = ButtonValue(tip_id=tip.id, query_id=query_id).encode()
         elements.append(_button("Show full tip", ACTION_FULL_TIP, show))
-    if query:
+    if query and query_id is not None:  # the situation is read back from the query log
         excluded = tuple(dict.fromkeys([*exclude, tip.id]))
-        value = ButtonValue(query_id=query_id, exclude=excluded, query=query)
-        elements.append(_button("Next best tip", ACTION_NEXT_TIP, value.encode(shrink="query")))
+        value = ButtonValue(query_id=query_id, exclude=excluded)
+        elements.append(_button("Next best tip", ACTION_NEXT_TIP, value.encode()))
     feedback = ButtonValue(tip_id=tip.id, query_id=query_id, chunk_ids=tip.chunk_ids)
     feedback_value = feedback.encode(shrink="chunk_ids")
     elements.append(_button(":thumbsup:", ACTION_FEEDBACK_UP, feedback_value))
     elements.append(_button(":thumbsdown:", ACTION_FEEDBACK_DOWN, feedback_value))
     if shareable:
-        share = ButtonValue(
-            tip_id=tip.id, query_id=query_id, full=full, exclude=tuple(exclude), query=query or ""
-        )
+        share = ButtonValue(tip_id=tip.id, query_id=query_id, full=full, exclude=tuple(exclude))
         elements.append(
             _button(
                 "Share with channel",
                 ACTION_SHARE,
-                share.encode(shrink="query"),
+                share.encode(),
                 style="primary",
             )
         )

@@ -164,6 +164,9 @@ class GuardedStore:
             "update_feedback_comment", lambda s: s.update_feedback_comment(feedback_id, comment)
         )
 
+    def query_text(self, query_id: int, *, team_id: str | None) -> str | None:
+        return self._call("query_text", lambda s: s.query_text(query_id, team_id=team_id))
+
     def recent_queries(self, **kwargs: Any) -> list[Any]:
         return list(self._call("recent_queries", lambda s: s.recent_queries(**kwargs)))
 

@@ -418,6 +418,17 @@ class Store:
             self.purge_older_than(self.retention_days, now=moment)
         return int(row_id)
 
+    def query_text(self, query_id: int, *, team_id: str | None) -> str | None:
+        """The (redacted) situation of one logged lookup, for a button that names it; None
+        once retention removed it, or when it belongs to another workspace."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(query_log.c.text, query_log.c.team_id).where(query_log.c.id == query_id)
+            ).first()
+        if row is None or (row.team_id or None) != (team_id or None):
+            return None
+        return str(row.text)
+
     def recent_queries(
         self, *, team_id: str | None, user_id: str, limit: int = 5
     ) -> list[QueryRow]:
