@@ -39,6 +39,7 @@ from bot.storage.schema import (
     slack_oauth_states,
     weekly_posts,
 )
+from bot.storage.secrets import EncryptedInstallationStore, TokenCipher, rotate_tokens
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -63,6 +64,12 @@ DEFAULT_WEEKLY_LEASE = timedelta(minutes=15)
 MAX_TEXT = 4000
 MAX_COMMENT = 3000
 MAX_ERROR = 300
+
+
+def token_cipher(settings: Settings) -> TokenCipher | None:
+    """The cipher for workspace tokens, from ``COACH_SECRET_KEY`` (None when unset)."""
+    key = settings.secret_key
+    return TokenCipher.from_setting(key.get_secret_value()) if key is not None else None
 
 
 def _now(now: datetime | None) -> datetime:
@@ -216,10 +223,14 @@ class Store:
     the only in-memory state is when this process last ran its opportunistic clean-ups.
     """
 
-    def __init__(self, engine: Engine, *, retention_days: int = 90) -> None:
-        """Wrap an engine whose schema is already migrated; use :meth:`open` or :meth:`from_url`."""
+    def __init__(
+        self, engine: Engine, *, retention_days: int = 90, cipher: TokenCipher | None = None
+    ) -> None:
+        """Wrap an engine whose schema is already migrated; use :meth:`open` or :meth:`from_url`.
+        ``cipher`` encrypts workspace tokens at rest (``COACH_SECRET_KEY``)."""
         self.engine = engine
         self.retention_days = retention_days
+        self.cipher = cipher
         self._last_event_purge: datetime | None = None
         self._last_retention_purge: datetime | None = None
 
@@ -229,13 +240,15 @@ class Store:
     def open(cls, settings: Settings) -> Store:
         """The store for ``settings.database_url``: schema upgraded when ``COACH_AUTO_MIGRATE``
         is on, else checked to be current (the release phase ran ``coach migrate``)."""
-        return cls.from_url(
+        store = cls.from_url(
             settings.database_url,
             retention_days=settings.retention_days,
             migrate_schema=settings.auto_migrate,
             pool_size=settings.db_pool_size,
             timeout=settings.db_timeout,
         )
+        store.cipher = token_cipher(settings)
+        return store
 
     @classmethod
     def from_url(
@@ -806,8 +819,19 @@ class Store:
             )
 
     def installation_store(self, client_id: str) -> SQLAlchemyInstallationStore:
-        """slack-sdk's installation store on this database (tables made by our migrations)."""
+        """slack-sdk's installation store on this database (tables made by our migrations),
+        tokens encrypted at rest when a key is configured."""
+        if self.cipher is not None:
+            return EncryptedInstallationStore(
+                self.cipher, client_id=client_id, engine=self.engine, logger=log
+            )
         return SQLAlchemyInstallationStore(client_id=client_id, engine=self.engine, logger=log)
+
+    def rotate_secrets(self) -> int:
+        """Re-encrypt every stored workspace token with the first key of COACH_SECRET_KEY."""
+        if self.cipher is None:
+            raise StorageError("COACH_SECRET_KEY is not set: there is no key to encrypt with.")
+        return rotate_tokens(self.engine, self.cipher, (slack_installations, slack_bots))
 
     def oauth_state_store(self, expiration_seconds: int = 600) -> SQLAlchemyOAuthStateStore:
         """slack-sdk's OAuth state store on this database, shared by every web process."""
