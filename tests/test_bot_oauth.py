@@ -464,9 +464,7 @@ def test_workspace_tokens_are_encrypted_at_rest(sqlite_bot: BotHarness) -> None:
     settings = sqlite_bot.deps.settings
     path = settings.database_url.removeprefix("sqlite:///")
     raw = b"".join(  # the database file and its write-ahead log
-        Path(path + suffix).read_bytes()
-        for suffix in ("", "-wal")
-        if Path(path + suffix).exists()
+        Path(path + suffix).read_bytes() for suffix in ("", "-wal") if Path(path + suffix).exists()
     )
     assert ALPHA.bot_token.encode() not in raw and PREFIX.encode() in raw
 
