@@ -54,6 +54,10 @@ ACTION_NEXT_TIP = "coach_next_tip"
 ACTION_FEEDBACK_UP = "coach_feedback_up"
 ACTION_FEEDBACK_DOWN = "coach_feedback_down"
 ACTION_SHARE = "coach_share"
+ACTION_HOME_REOPEN = "home_reopen"
+ACTION_HOME_REPORT = "home_report"
+ACTION_HOME_PREVIEW_WEEKLY = "home_preview_weekly"
+ACTION_HOME_REFRESH = "home_refresh"
 ACTION_FIND_TIP = "coach_find_tip"  # App Home: open the "Find a tip" modal
 ACTION_SUGGESTION = "coach_suggestion"  # + "_<n>": ids must be unique within a block
 SUGGESTION_ACTION_RE = re.compile(rf"^{ACTION_SUGGESTION}_\d+$")
@@ -569,6 +573,17 @@ def with_question(message: Message, text: str) -> Message:
     return Message(text=message.text, blocks=fit_blocks(blocks, keep_tail=1))
 
 
+def with_heading(message: Message, heading: str) -> Message:
+    """``message`` under a short context line (e.g. "Preview of this week's tip")."""
+    blocks = [_context(escape(heading)), *message.blocks]
+    return Message(text=f"{heading}: {message.text}", blocks=fit_blocks(blocks, keep_tail=1))
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    """Plain mrkdwn ``text`` as sections within Slack's limits (already escaped)."""
+    return fit_blocks(_sections(text))
+
+
 def assistant_greeting() -> Message:
     """The first message of an AI side-panel thread: what to type (prompts follow it)."""
     body = (
@@ -660,6 +675,16 @@ class RecentLookup:
     when: datetime
     answered: bool
     title: str | None  # the tip that answered, or the nearest one when none did
+    query_id: int | None = None  # "Open again" re-runs it (the button names the row only)
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One line of the admins' set-up checklist: done or not, what to do, and a button."""
+
+    done: bool
+    text: str
+    button: tuple[str, str] | None = None  # (label, action_id)
 
 
 @dataclass(frozen=True)
@@ -673,6 +698,7 @@ class HomeContent:
     recent: Sequence[RecentLookup] | None = ()
     admin_lines: Sequence[str] | None = None  # only for admins: the short gap report
     admin_period: str = "7 days"
+    checklist: Sequence[ChecklistItem] | None = None  # only for admins: the set-up
 
 
 def slack_date(when: datetime) -> str:
@@ -734,18 +760,41 @@ def home_view(content: HomeContent) -> dict[str, Any]:
             "to me in a DM."
         )
     else:
-        blocks += _sections("\n".join(recent_line(item) for item in content.recent))
+        for item in content.recent:
+            block: dict[str, Any] = {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": recent_line(item)},
+            }
+            if item.query_id is not None:
+                value = ButtonValue(query_id=item.query_id).encode()
+                block["accessory"] = _button("Open again", ACTION_HOME_REOPEN, value)
+            blocks.append(block)
         blocks.append(_context("Only you see your lookups here."))
+    if content.checklist is not None:
+        blocks += _home_section("Set-up (admins)")
+        for entry in content.checklist:
+            mark = ":white_check_mark:" if entry.done else ":warning:"
+            row: dict[str, Any] = {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{mark} {entry.text}"},
+            }
+            if entry.button is not None:
+                label, action_id = entry.button
+                row["accessory"] = _button(label, action_id, action_id)
+            blocks.append(row)
     if content.admin_lines is not None:
         blocks += _home_section(f"Gap report (last {content.admin_period})")
         lines = [escape(line) for line in content.admin_lines if line.strip()]
         blocks += _sections("\n".join(lines) or "Nothing to report.")
         blocks.append(
-            _context(
-                "Full report: `coach report --since 7d`. You see this because you are "
-                "listed in `COACH_ADMINS`."
-            )
+            {
+                "type": "actions",
+                "elements": [
+                    _button("Send me the 30-day report", ACTION_HOME_REPORT, "30d"),
+                ],
+            }
         )
+        blocks.append(_context("You see this because you are listed in `COACH_ADMINS`."))
     if len(blocks) > MAX_HOME_BLOCKS:  # only a freak tip or report gets here
         blocks = [*blocks[: MAX_HOME_BLOCKS - 1], _context("_Some of this tab was cut short._")]
     return {"type": "home", "callback_id": HOME_CALLBACK_ID, "blocks": blocks}
