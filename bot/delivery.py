@@ -296,9 +296,9 @@ def deliver(deps: Deps, client: WebClient, where: ReplyTarget, message: Message)
         if not where.channel:
             return _dm(deps, client, where, message, reason="response_url_failed")
         where = replace(where, response_url=None)
+    _remember_thread(deps, where)  # before the post: a quick follow-up must find it
     try:
         data = _post(client, where, message)
-        _remember_thread(deps, where)
         return str(data.get("ts") or data.get("message_ts") or "") or None
     except Exception as exc:
         if _is_transient(exc):
