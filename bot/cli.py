@@ -423,6 +423,28 @@ def migrate() -> None:
     out.print(f"Database {where} is at schema {revision}.")
 
 
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for COACH_SECRET_KEY (encrypts the workspaces' tokens at rest)."""
+    from bot.storage.secrets import new_key
+
+    out.print(new_key(), markup=False, highlight=False)
+
+
+@app.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt every stored workspace token with the first key of COACH_SECRET_KEY."""
+    from bot.storage import StorageError, Store
+
+    settings = _settings()
+    try:
+        with Store.open(settings) as store:
+            changed = store.rotate_secrets()
+    except StorageError as exc:
+        raise _fail(str(exc), 1) from None
+    out.print(f"Re-encrypted {changed} stored token(s) with the first key of COACH_SECRET_KEY.")
+
+
 @app.command()
 def export(
     model_dir: Annotated[Path, typer.Argument(help="A sentence-transformers model directory.")],

@@ -259,6 +259,21 @@ def revive(deps: Deps, record: dict[str, Any], client_for: Any) -> Sender | None
     )
 
 
+def _remember_thread(deps: Deps, where: ReplyTarget) -> None:
+    """A public reply in a channel thread makes that thread ours: its later messages are
+    follow-ups (``listeners.mention``), known from the database, not from Slack's history."""
+    if where.ephemeral or not where.thread_ts or not where.channel:
+        return
+    if where.channel[:1] not in "CG":
+        return  # DMs answer every message anyway
+    try:
+        deps.store.remember_thread(where.team_id, where.channel, where.thread_ts)
+    except Exception as exc:  # follow-ups there then need a mention; the answer went out
+        deps.logger.warning(
+            "thread not remembered", extra=log_fields(error_type=type(exc).__name__)
+        )
+
+
 def deliver(deps: Deps, client: WebClient, where: ReplyTarget, message: Message) -> str | None:
     """Send ``message`` where asked; on refusal, fall back so the rep still gets it; when
     Slack cannot be reached, retry later (``deps.redelivery``), never twice.
@@ -281,6 +296,7 @@ def deliver(deps: Deps, client: WebClient, where: ReplyTarget, message: Message)
         if not where.channel:
             return _dm(deps, client, where, message, reason="response_url_failed")
         where = replace(where, response_url=None)
+    _remember_thread(deps, where)  # before the post: a quick follow-up must find it
     try:
         data = _post(client, where, message)
         return str(data.get("ts") or data.get("message_ts") or "") or None

@@ -225,6 +225,7 @@ class Deps:
         from bot.storage import Store
         from bot.storage.engine import make_engine
         from bot.storage.guard import GuardedStore
+        from bot.storage.store import token_cipher
 
         # A malformed DATABASE_URL or a missing driver is a settings error: it stops here.
         unchecked = make_engine(
@@ -232,7 +233,9 @@ class Deps:
         )
         store = GuardedStore(
             lambda: Store.open(settings),
-            fallback=lambda: Store(unchecked, retention_days=settings.retention_days),
+            fallback=lambda: Store(
+                unchecked, retention_days=settings.retention_days, cipher=token_cipher(settings)
+            ),
             deadline=settings.db_timeout,
         )
         provider = CoachProvider.from_settings(settings, encoder=encoder)

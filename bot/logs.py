@@ -106,6 +106,7 @@ def settings_secrets(settings: Settings) -> list[str]:
         "slack_signing_secret",
         "slack_app_token",
         "slack_client_secret",
+        "secret_key",
     ):
         secret = getattr(settings, name, None)
         if secret is not None:

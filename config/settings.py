@@ -7,6 +7,7 @@ object down; nothing deeper reads ``os.environ``. Bad values fail at start-up wi
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -101,6 +102,11 @@ class Settings(BaseSettings):
     )
     slack_client_secret: SecretStr | None = Field(
         None, validation_alias=_env("SLACK_CLIENT_SECRET", "slack_client_secret")
+    )
+    #: Encrypts workspace tokens at rest (multi-workspace mode): Fernet keys, the first
+    #: encrypts, all decrypt (rotation: new key first, `coach rotate-secrets`, drop the old).
+    secret_key: SecretStr | None = Field(
+        None, validation_alias=_env("COACH_SECRET_KEY", "secret_key")
     )
     slack_redirect_uri: str | None = Field(
         None, validation_alias=_env("SLACK_REDIRECT_URI", "slack_redirect_uri")
@@ -224,6 +230,24 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Fernet keys: 32 url-safe base64 bytes each, comma-separated (never echoed)."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for part in value.get_secret_value().split(","):
+            try:
+                raw = base64.urlsafe_b64decode(part.strip().encode())
+            except (ValueError, TypeError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "must be Fernet keys (32 url-safe base64 bytes) separated by commas; "
+                    "make one with `coach secret-key`"
+                )
+        return value
 
     @field_validator("slack_redirect_uri")
     @classmethod
@@ -403,6 +427,10 @@ class Settings(BaseSettings):
             and "SLACK_SIGNING_SECRET" not in missing
         ):
             missing.append("SLACK_SIGNING_SECRET")
+        if self.oauth_enabled and self.secret_key is None:
+            missing.append(
+                "COACH_SECRET_KEY (encrypts the workspaces' tokens; `coach secret-key` makes one)"
+            )
         if missing:
             raise SettingsError(
                 "Missing setting: " + ", ".join(missing) + ". See README > Configuration."

@@ -41,6 +41,10 @@ def shared_index_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="coach-bot-tests-"))
 
 
+#: A fixed Fernet key for tests (workspace tokens are encrypted at rest in OAuth mode).
+TEST_SECRET_KEY = "dGlwLWNvYWNoLXRlc3Qta2V5LW5vdC1mb3ItcHJvZCE="
+
+
 def make_settings(slack: FakeSlack | None, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "slack_bot_token": BOT_TOKEN,
@@ -49,6 +53,7 @@ def make_settings(slack: FakeSlack | None, data_dir: Path, **overrides: Any) -> 
         "data_dir": data_dir,
         "embedding_model": "hashing",
         "database_url": f"sqlite:///{data_dir / 'bot.sqlite3'}",
+        "secret_key": TEST_SECRET_KEY,
     }
     values.update(overrides)
     return load_settings(**values)

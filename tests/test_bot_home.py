@@ -181,7 +181,8 @@ def test_an_admin_also_sees_the_gap_report(bot: BotHarness) -> None:
     assert "No confident answer for 3" in gaps
     assert "“Handling Refund Requests”: 3" in gaps
     assert "&lt;b&gt;bitcoin&lt;/b&gt;" in gaps and "<b>" not in json.dumps(admin_view)
-    assert "coach report --since 7d" in texts(admin_view)
+    assert "coach report" not in texts(admin_view)  # a button, not a shell command
+    assert "Send me the 30-day report" in texts(admin_view)
     assert "Gap report (last 7 days)" not in headers(rep_view)
     assert "bitcoin" not in json.dumps(rep_view)
 
@@ -383,3 +384,67 @@ def test_build_deps_is_reused_for_the_home(tmp_path: Path) -> None:
     finally:
         deps.close()  # the work pool, then the store
     assert content.tip is not None and content.recent == [] and content.admin_lines is None
+
+
+# -- reopenable lookups and the admins' checklist --------------------------------------------
+
+
+def _buttons(view: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for block in view["blocks"]:
+        if block.get("accessory", {}).get("type") == "button":
+            found.append(block["accessory"])
+        found += [e for e in block.get("elements") or [] if e.get("type") == "button"]
+    return found
+
+
+def test_a_recent_lookup_opens_again_in_the_reps_dm(sqlite_bot: BotHarness) -> None:
+    bot = sqlite_bot
+    assert bot.post_event(bot.dm_event(SUPERVISOR + ", mail jane.doe@example.com")).status == 200
+    bot.slack.wait_for("chat.postMessage")
+    view = open_home(bot)
+    [again] = [b for b in _buttons(view) if b["action_id"] == render.ACTION_HOME_REOPEN]
+    assert "supervisor" not in again["value"] and "jane" not in again["value"]  # an id only
+    payload = bot.action_payload(render.ACTION_HOME_REOPEN, again["value"], user=REP)
+    assert bot.post_payload(payload).status == 200
+    posts = bot.slack.wait_for("chat.postMessage", 2)
+    assert posts[-1].body["channel"] == REP
+    assert "When They Want the Supervisor" in posts[-1].all_text()
+
+
+def test_admins_get_a_checklist_with_buttons_and_no_shell_command(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    with bot_harness(
+        tmp_path, admins=ADMIN, database_url=sqlite_url, weekly_channels=[WEEKLY_CHANNEL]
+    ) as bot:
+        view = open_home(bot, user=ADMIN)
+        text = texts(view)
+        assert "Set-up (admins)" in headers(view)
+        assert f"<#{WEEKLY_CHANNEL}> and I'm in it" in text
+        assert "COACH_LEADS_CHANNEL" in text and ADMIN in text
+        assert "coach report" not in text  # a button instead of a shell command
+        ids = [b["action_id"] for b in _buttons(view)]
+        assert render.ACTION_HOME_PREVIEW_WEEKLY in ids and render.ACTION_HOME_REPORT in ids
+
+        bot.post_payload(bot.action_payload(render.ACTION_HOME_REPORT, "30d", user=ADMIN))
+        [report] = bot.slack.wait_for("chat.postMessage")
+        assert report.body["channel"] == ADMIN and "Gap report, last 30 days" in report.all_text()
+
+        bot.post_payload(bot.action_payload(render.ACTION_HOME_PREVIEW_WEEKLY, "x", user=ADMIN))
+        posts = bot.slack.wait_for("chat.postMessage", 2)
+        assert "Preview of this week's tip" in posts[-1].all_text()
+
+        bot.slack.fail("conversations.history", error="not_in_channel")
+        view = open_home(bot, user=ADMIN, count=2)
+        assert "I'm not in it" in texts(view) and "/invite @Tip Coach" in texts(view)
+        assert render.ACTION_HOME_REFRESH in [b["action_id"] for b in _buttons(view)]
+
+
+def test_reps_see_no_checklist_and_cannot_use_admin_buttons(sqlite_bot: BotHarness) -> None:
+    bot = sqlite_bot
+    view = open_home(bot)
+    assert "Set-up (admins)" not in headers(view)
+    bot.post_payload(bot.action_payload(render.ACTION_HOME_REPORT, "30d", user=REP))
+    bot.slack.wait_idle(quiet=0.3)
+    assert bot.slack.calls("chat.postMessage") == []

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from bot_fixtures import (
     BOT_TOKEN,
+    USER,
     BotHarness,
     Response,
     SlowCoach,
@@ -28,7 +29,7 @@ from bot_fixtures import (
     make_settings,
     shared_coach,
 )
-from fake_slack import FakeSlack
+from fake_slack import TEAM_ID, FakeSlack
 
 from bot import render
 from bot.app import build_app
@@ -70,10 +71,19 @@ def harness_with(tmp_path: Path, coach: Any) -> Iterator[tuple[BotHarness, Recor
             deps.logger.removeHandler(records)
 
 
-def card_buttons() -> dict[str, str]:
-    """Button values of a real play card (what a rep clicks on)."""
+def card_buttons(store: Any) -> dict[str, str]:
+    """Button values of a real play card (what a rep clicks on): its lookup is logged in
+    ``store`` (buttons name the query-log row, the situation is read back from there)."""
     answer = shared_coach().answer(SUPERVISOR, k=3)
-    blocks = render.answer_message(answer, query_id=None, shareable=True).blocks
+    query_id = store.log_query(
+        team_id=TEAM_ID,
+        user_id=USER,
+        surface="slash",
+        text=SUPERVISOR,
+        answer=answer,
+        latency_ms=1,
+    )
+    blocks = render.answer_message(answer, query_id=query_id, shareable=True).blocks
     return {
         action: BotHarness.button(blocks, action)["value"]
         for action in (render.ACTION_NEXT_TIP, render.ACTION_FULL_TIP)
@@ -97,8 +107,8 @@ def burst(sends: list[Callable[[], Response]]) -> list[tuple[float, Response]]:
 def test_a_burst_of_slow_commands_and_clicks_is_acked_at_once_and_answered_once(
     tmp_path: Path,
 ) -> None:
-    values = card_buttons()
     with harness_with(tmp_path, SlowCoach(shared_coach(), ANSWER_SECONDS)) as (bot, records):
+        values = card_buttons(bot.deps.store)
 
         def command(n: int) -> Callable[[], Response]:
             return lambda: bot.post_command(SUPERVISOR, response_name=f"cmd-{n}")
@@ -155,8 +165,8 @@ class BrokenCoach:
 
 
 def test_a_crash_after_the_ack_reaches_the_rep_and_the_logs(tmp_path: Path) -> None:
-    value = card_buttons()[render.ACTION_FULL_TIP]
     with harness_with(tmp_path, BrokenCoach()) as (bot, records):
+        value = card_buttons(bot.deps.store)[render.ACTION_FULL_TIP]
         payload = bot.action_payload(render.ACTION_FULL_TIP, value, response_name="full")
         assert bot.post_payload(payload).status == 200
         [reply] = bot.slack.wait_for("response_url")

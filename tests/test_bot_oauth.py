@@ -21,12 +21,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
-from bot_fixtures import BotHarness, Response, bot_harness
+from bot_fixtures import TEST_SECRET_KEY, BotHarness, Response, bot_harness
 from fake_slack import FakeSlack, Workspace
+from pydantic import SecretStr
 
 from bot.app import build_app
 from bot.logs import build_handler
 from bot.oauth import BOT_SCOPES, STATE_COOKIE
+from bot.storage import StorageError
 from config.settings import SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -428,13 +430,57 @@ def test_half_an_oauth_setup_stops_start_up_naming_the_missing_setting() -> None
     )
     with pytest.raises(SettingsError, match="SLACK_CLIENT_ID"):
         other_half.require_slack()
-    whole = load_settings(
+    keyless = load_settings(
         slack_client_id=CLIENT_ID,
         slack_client_secret=CLIENT_SECRET,
         slack_signing_secret=CLIENT_SECRET,
     )
+    with pytest.raises(SettingsError, match="COACH_SECRET_KEY"):
+        keyless.require_slack()  # tokens are never stored in clear
+    whole = load_settings(
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        slack_signing_secret=CLIENT_SECRET,
+        secret_key=TEST_SECRET_KEY,
+    )
     whole.require_slack()  # no SLACK_BOT_TOKEN needed
     assert whole.oauth_enabled
+
+
+def test_a_malformed_secret_key_is_refused_by_name_without_echoing_it() -> None:
+    with pytest.raises(SettingsError, match="COACH_SECRET_KEY") as raised:
+        load_settings(secret_key="not-a-key-hunter2")
+    assert "hunter2" not in str(raised.value)
+
+
+def test_workspace_tokens_are_encrypted_at_rest(sqlite_bot: BotHarness) -> None:
+    """The install stores ciphertext (checked in the SQLite file's bytes); answers still
+    use the token; a key rotation re-encrypts and the old key can then go."""
+    from bot.storage import Store
+    from bot.storage.secrets import PREFIX, new_key
+
+    assert install(sqlite_bot, "code-alpha").status == 200
+    assert answered_with(sqlite_bot, ALPHA, count=1) == ALPHA.bot_token
+    settings = sqlite_bot.deps.settings
+    path = settings.database_url.removeprefix("sqlite:///")
+    raw = b"".join(  # the database file and its write-ahead log
+        Path(path + suffix).read_bytes() for suffix in ("", "-wal") if Path(path + suffix).exists()
+    )
+    assert ALPHA.bot_token.encode() not in raw and PREFIX.encode() in raw
+
+    fresh = new_key()
+    old = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    both = settings.model_copy(update={"secret_key": SecretStr(f"{fresh},{old}")})
+    with Store.open(both) as store:
+        assert store.rotate_secrets() >= 1
+    only_new = settings.model_copy(update={"secret_key": SecretStr(fresh)})
+    with Store.open(only_new) as store:
+        bot = store.installation_store(CLIENT_ID).find_bot(
+            enterprise_id=None, team_id=ALPHA.team_id
+        )
+        assert bot is not None and bot.bot_token == ALPHA.bot_token
+    with Store.open(settings) as store, pytest.raises(StorageError, match="COACH_SECRET_KEY"):
+        store.installation_store(CLIENT_ID).find_bot(enterprise_id=None, team_id=ALPHA.team_id)
 
 
 def test_a_malformed_redirect_uri_is_refused_by_name() -> None:

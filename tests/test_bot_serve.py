@@ -270,6 +270,28 @@ def test_manifest_declares_what_the_bot_uses() -> None:
     }
 
 
+def test_the_mentions_only_manifest_is_the_manifest_without_channel_history() -> None:
+    """For teams that want mentions only: no channel history scopes or events, and
+    otherwise exactly the main manifest (so the two cannot drift apart)."""
+    yaml = pytest.importorskip("yaml")
+    full = yaml.safe_load((REPO / "manifest.yaml").read_text(encoding="utf-8"))
+    lean = yaml.safe_load(
+        (REPO / "deploy" / "manifest-mentions-only.yaml").read_text(encoding="utf-8")
+    )
+    history = {"channels:history", "groups:history"}
+    events = {"message.channels", "message.groups"}
+    assert history <= set(full["oauth_config"]["scopes"]["bot"])
+    assert not history & set(lean["oauth_config"]["scopes"]["bot"])
+    assert not events & set(lean["settings"]["event_subscriptions"]["bot_events"])
+    full["oauth_config"]["scopes"]["bot"] = [
+        s for s in full["oauth_config"]["scopes"]["bot"] if s not in history
+    ]
+    full["settings"]["event_subscriptions"]["bot_events"] = [
+        e for e in full["settings"]["event_subscriptions"]["bot_events"] if e not in events
+    ]
+    assert lean == full
+
+
 def test_slack_bench_drives_the_real_bot_and_prints_a_table(tmp_path: Path) -> None:
     """One short round with the fake encoder: the numbers are the bench's job, not this test's."""
     import bench_slack

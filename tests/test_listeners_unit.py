@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from bot_fixtures import BOT_TOKEN, CHANNEL, DM_CHANNEL, USER, make_settings, shared_coach
 from fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, Call, FakeSlack
-from listener_fakes import RecordingAck, RecordingClient, bot_reply
+from listener_fakes import RecordingAck, RecordingClient
 from slack_bolt import BoltContext
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.oauth.installation_store import Installation
@@ -394,13 +394,14 @@ def thread_reply(text: str, thread_ts: str = "1700000003.000100") -> dict[str, A
     }
 
 
-def test_a_follow_up_in_a_thread_the_bot_answered_is_answered(deps: Deps) -> None:
+def test_a_follow_up_in_a_thread_the_bot_answered_is_answered(
+    deps: Deps, client: RecordingClient
+) -> None:
     event = thread_reply(SUPERVISOR)
-    client = RecordingClient(threads={event["thread_ts"]: [bot_reply(event["thread_ts"])]})
+    deps.store.remember_thread(TEAM_ID, CHANNEL, event["thread_ts"])  # e.g. another process
     mention.handle_thread_reply({"event_id": "EvT1"}, event, client, context(), deps=deps)
     drain(deps)
-    [replies] = client.calls("conversations_replies")
-    assert replies.kwargs["ts"] == event["thread_ts"]
+    assert client.calls("conversations_replies") == []  # the database knows, not Slack
     [post] = client.calls("chat_postMessage")
     assert post.kwargs["thread_ts"] == event["thread_ts"]
     assert post.kwargs["text"].startswith(SUPERVISOR_TITLE)
@@ -410,12 +411,37 @@ def test_a_follow_up_in_a_thread_the_bot_answered_is_answered(deps: Deps) -> Non
 def test_a_follow_up_in_someone_elses_thread_is_left_alone(
     deps: Deps, client: RecordingClient
 ) -> None:
+    deps.store.remember_thread("T0OTHER", CHANNEL, "1700000003.000100")  # another workspace's
     mention.handle_thread_reply(
         {"event_id": "EvT2"}, thread_reply(SUPERVISOR), client, context(), deps=deps
     )
     drain(deps)
-    assert [c.method for c in client.calls()] == ["conversations_replies"]
+    assert client.calls() == []  # not one Slack call for a thread that is not ours
     assert surfaces(deps) == []
+
+
+def test_answering_in_a_channel_thread_makes_it_ours(deps: Deps, client: RecordingClient) -> None:
+    event = mention_event(SUPERVISOR)
+    mention.handle_mention({"event_id": "EvT3"}, event, client, context(), deps=deps)
+    drain(deps)
+    assert deps.store.answered_thread(TEAM_ID, CHANNEL, event["ts"])
+    assert not deps.store.answered_thread(TEAM_ID, CHANNEL, "1700000009.000001")
+
+
+def test_when_the_database_cannot_say_a_thread_message_is_left_alone(
+    deps: Deps, client: RecordingClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Away:
+        def answered_thread(self, *args: Any) -> bool:
+            raise ConnectionError("database away")
+
+    deps.store = Away()  # type: ignore[assignment]
+    mention.handle_thread_reply(
+        {"event_id": "EvT4"}, thread_reply(SUPERVISOR), client, context(), deps=deps
+    )
+    drain(deps)
+    assert client.calls() == []
+    assert "thread ownership unknown" in caplog.text
 
 
 @pytest.mark.parametrize("text", ["thanks!", "<@U0PEER002> can you take this one?"])
@@ -484,6 +510,33 @@ def test_next_best_tip_looks_the_situation_up_again_without_the_shown_tip(
     assert call.body["replace_original"] is True
     assert not call.body["text"].startswith(SUPERVISOR_TITLE)
     assert surfaces(deps) == ["button", "slash"]
+
+
+def test_next_best_reads_the_situation_from_this_workspaces_query_log_only(
+    deps: Deps, ack: RecordingAck, client: RecordingClient, slack: FakeSlack
+) -> None:
+    """Buttons carry a query-log id, not words: a click from another workspace naming our
+    row learns nothing (it is told to ask again)."""
+    value = button_value(slash_card(deps), render.ACTION_NEXT_TIP)
+    assert "supervisor" not in json.loads(value).get("query", "")
+    body = action_body(slack, render.ACTION_NEXT_TIP, value, name="elsewhere")
+    body["team"] = {"id": "T0OTHER"}
+    body["user"] = {"id": USER, "team_id": "T0OTHER"}
+    actions.handle_next_tip(ack, body, client, context(team_id="T0OTHER"), deps=deps)
+    drain(deps)
+    [call] = responses(slack, "elsewhere")
+    assert "older answer" in call.body["text"] and SUPERVISOR_TITLE not in call.body["text"]
+
+
+def test_a_version_2_next_best_button_with_the_words_still_works(
+    deps: Deps, ack: RecordingAck, client: RecordingClient, slack: FakeSlack
+) -> None:
+    value = json.dumps({"version": 2, "query": SUPERVISOR, "exclude": ["nothing-yet"]})
+    body = action_body(slack, render.ACTION_NEXT_TIP, value, name="old")
+    actions.handle_next_tip(ack, body, client, context(), deps=deps)
+    drain(deps)
+    [call] = responses(slack, "old")
+    assert call.body["text"].startswith(SUPERVISOR_TITLE)
 
 
 def test_share_posts_the_card_in_the_channel_credited_to_the_rep(

@@ -111,9 +111,8 @@ def test_play_card_has_title_date_categories_numbered_steps_quoted_phrases_sourc
     feedback = ButtonValue.decode(actions["elements"][2]["value"])
     assert feedback == ButtonValue(tip_id=tip().id, query_id=7, chunk_ids=tip().chunk_ids)
     next_best = ButtonValue.decode(actions["elements"][1]["value"])
-    assert next_best == ButtonValue(
-        query_id=7, exclude=(tip().id,), query="customer wants the supervisor"
-    )
+    assert next_best == ButtonValue(query_id=7, exclude=(tip().id,))  # the words stay with us
+    assert "customer wants" not in actions["elements"][1]["value"]
     assert message.text.startswith("When They Want the Supervisor: Defuse the emotion first.")
 
 
@@ -225,11 +224,24 @@ def test_long_title_header_is_clipped_but_title_repeated_in_full() -> None:
     assert title in mrkdwn_texts(message)
 
 
-def test_next_best_button_value_shrinks_a_long_query_to_fit() -> None:
-    message = render.answer_message(answer("é" * 4000 + '"quotes"'), query_id=1, shareable=True)
+def test_no_button_carries_the_reps_words_however_long() -> None:
+    situation = "é" * 4000 + ' "quotes" jane.doe@example.com'
+    message = render.answer_message(answer(situation), query_id=1, shareable=True)
     check_limits(message)
+    for block in message.blocks:
+        for element in block.get("elements") or []:
+            value = element.get("value") or ""
+            assert "ééé" not in value and "jane" not in value and "quotes" not in value
     value = ButtonValue.decode(BotButtons.find(message, render.ACTION_NEXT_TIP)["value"])
-    assert value.query.startswith("ééé") and len(value.query) < 2000
+    assert value.query == "" and value.query_id == 1
+
+
+def test_without_a_logged_lookup_there_is_no_next_best_button() -> None:
+    message = render.answer_message(answer("customer wants the supervisor"), query_id=None)
+    ids = [
+        e["action_id"] for b in message.blocks for e in b.get("elements") or [] if "action_id" in e
+    ]
+    assert render.ACTION_NEXT_TIP not in ids and render.ACTION_FULL_TIP in ids
 
 
 def test_many_chunk_ids_are_trimmed_to_fit_the_feedback_value() -> None:
@@ -270,7 +282,7 @@ def test_feedback_modal_carries_the_feedback_id_and_an_optional_input() -> None:
         "[1,2]",
         None,
         "",
-        '{"version": 3, "tip_id": "x"}',  # a format this version does not know
+        '{"version": 4, "tip_id": "x"}',  # a format this version does not know
         '{"version": "2", "tip_id": "x"}',
         '{"version": 2, "tip_id": 5}',
         '{"t": ["x"]}',
@@ -331,13 +343,11 @@ def test_buttons_already_posted_in_slack_mean_what_todays_buttons_mean(query: st
         decoded = ButtonValue.decode(old_value)
         assert decoded.version == 1
         now = ButtonValue.decode(BotButtons.find(card, action_id)["value"])
-        if len(query) < 100:
-            assert decoded == now, action_id
-        # a long situation is cut to fit 2000 characters, by either format: its start is kept
-        assert replace(decoded, query="") == replace(now, query=""), action_id
+        # the same meaning, except that today's button leaves the situation in the query
+        # log (the old one still carries it, and actions still read it from there)
+        assert replace(decoded, query="") == now and now.query == "", action_id
         if action_id in (render.ACTION_NEXT_TIP, render.ACTION_SHARE):
-            for kept in (decoded.query, now.query):
-                assert query.startswith(kept) and len(kept) >= min(len(query), 1800), action_id
+            assert query.startswith(decoded.query) and len(decoded.query) >= min(len(query), 1800)
     shared_full = _v1_button_value(
         {"t": shown.id, "q": qid, "f": True, "x": [], "s": query}, shrink="s"
     )
@@ -348,33 +358,32 @@ def test_buttons_already_posted_in_slack_mean_what_todays_buttons_mean(query: st
     )
 
 
-def test_button_value_round_trips_and_writes_named_fields() -> None:
-    value = ButtonValue(
-        tip_id="t", query_id=3, query="q", exclude=("a", "b"), chunk_ids=("c",), full=True
-    )
+def test_button_value_round_trips_and_writes_named_fields_never_the_situation() -> None:
+    value = ButtonValue(tip_id="t", query_id=3, exclude=("a", "b"), chunk_ids=("c",), full=True)
     encoded = value.encode()
     assert json.loads(encoded) == {
-        "version": 2,
+        "version": 3,
         "tip_id": "t",
         "query_id": 3,
-        "query": "q",
         "exclude": ["a", "b"],
         "chunk_ids": ["c"],
         "full": True,
     }
-    assert ButtonValue.decode(encoded) == value and ButtonValue.decode(encoded).version == 2
-    assert json.loads(ButtonValue(tip_id="t").encode()) == {"version": 2, "tip_id": "t"}
+    assert ButtonValue.decode(encoded) == value and ButtonValue.decode(encoded).version == 3
+    assert json.loads(ButtonValue(tip_id="t").encode()) == {"version": 3, "tip_id": "t"}
+    assert "secret words" not in ButtonValue(query="secret words", query_id=1).encode()
+    # a version-2 button already posted in Slack still reads, situation included
+    old = ButtonValue.decode('{"version":2,"query_id":3,"query":"q","exclude":["a"]}')
+    assert (old.query, old.query_id, old.exclude, old.version) == ("q", 3, ("a",), 2)
 
 
 def test_button_value_shrinks_only_the_field_it_may_and_never_loops() -> None:
-    huge = ButtonValue(tip_id="t" * 3000, query="q")
+    huge = ButtonValue(tip_id="t" * 3000)
     with pytest.raises(ValueError, match="too long"):
         huge.encode()
     with pytest.raises(ValueError, match="too long"):
-        huge.encode(shrink="query")
-    with pytest.raises(ValueError, match="too long"):
         huge.encode(shrink="chunk_ids")
-    fitted = ButtonValue(query="x" * 5000).encode(shrink="query")
+    fitted = ButtonValue(chunk_ids=tuple("x" * 30 for _ in range(200))).encode(shrink="chunk_ids")
     assert len(fitted) <= render.MAX_BUTTON_VALUE
 
 

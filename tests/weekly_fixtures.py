@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot_fixtures import TEST_SECRET_KEY
 from fake_slack import FakeSlack, Fault
 
 from bot.storage import Store
@@ -162,6 +163,7 @@ def weekly_settings(
         "data_dir": data_dir,
         "embedding_model": "hashing",
         "weekly_channels": [CHANNEL],
+        "secret_key": TEST_SECRET_KEY,
     }
     if db_url:
         values["database_url"] = db_url

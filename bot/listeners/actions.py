@@ -83,13 +83,31 @@ def send(deps: Deps, client: WebClient, where: ReplyTarget, result: Message | st
         deliver(deps, client, where, result)
 
 
-def shared_card(deps: Deps, value: ButtonValue) -> Message | None:
+def situation_text(deps: Deps, value: ButtonValue, team_id: str | None) -> str:
+    """The rep's situation a button refers to: read back from the query log by its id
+    (buttons never carry it), or from an old button that still does. "" when it is gone
+    (retention, another workspace, the database away): the caller says so."""
+    if value.query:
+        return value.query
+    if value.query_id is None:
+        return ""
+    try:
+        return deps.store.query_text(value.query_id, team_id=team_id) or ""
+    except Exception as exc:
+        deps.logger.warning(
+            "situation of a button not readable", extra=log_fields(error_type=type(exc).__name__)
+        )
+        return ""
+
+
+def shared_card(deps: Deps, value: ButtonValue, team_id: str | None = None) -> Message | None:
     """Rebuild the card the rep saw (ephemeral messages are not sent back to us)."""
     if not value.tip_id:
         return None
     coach = deps.coach.get(deps.coach_wait_seconds)
-    query, qid = value.query, value.query_id
-    if query and not value.full:
+    qid = value.query_id
+    query = "" if value.full else situation_text(deps, value, team_id)
+    if query:
         answer = coach.answer(query, k=3, exclude=value.exclude)
         for tip in answer.tips:
             if tip.id == value.tip_id:
@@ -101,14 +119,15 @@ def next_tip(deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, 
     """Look the rep's situation up again without the tips they already saw."""
     try:
         value = clicked(body)
-        if not value.query.strip():
+        text = situation_text(deps, value, where.team_id)
+        if not text.strip():
             raise StaleButton()
     except StaleButton as exc:
         send(deps, client, where, str(exc))
         return
     result = lookup(
         deps,
-        text=value.query,
+        text=text,
         surface="button",
         team_id=where.team_id,
         user_id=where.user_id,
@@ -119,14 +138,14 @@ def next_tip(deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, 
     if result.answer is None:  # a problem, not a card: keep the rep's card on screen
         where = replace(where, replace_original=False)
     elif where.ephemeral:  # it replaces a private answer that quoted the rep's question
-        message = render.with_question(message, value.query)
+        message = render.with_question(message, text)
     deliver(deps, client, where, message)
 
 
 def share(deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, Any]) -> None:
     """Rebuild the rep's card and post it in the channel (or tell them why not)."""
     try:
-        card = shared_card(deps, clicked(body))
+        card = shared_card(deps, clicked(body), where.team_id)
     except UnknownTip:
         card, problem = None, GONE_TIP
     except CoachError as exc:  # a StaleButton says so in the rep's words

@@ -17,8 +17,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
+from bot.delivery import ReplyTarget, deliver
 from bot.deps import CoachLike, Deps
-from bot.listeners.common import with_deps
+from bot.listeners.common import answer_after_ack, lookup, with_deps
 from bot.logs import log_fields
 from bot.render.teach import LearnedItem, TeachableItem
 from retrieval.errors import CoachError
@@ -108,7 +109,11 @@ def recent_lookups(
         return None
     return [
         render.RecentLookup(
-            text=row.text, when=row.created_at, answered=row.answered, title=row.nearest_title
+            text=row.text,
+            when=row.created_at,
+            answered=row.answered,
+            title=row.nearest_title,
+            query_id=row.id,
         )
         for row in rows
     ]
@@ -180,8 +185,86 @@ def teach_parts(
     return teachable, learned
 
 
+def _team_channels(deps: Deps, team_id: str | None) -> list[str]:
+    """The weekly channels of this workspace (``T…:C…`` entries) or the plain ones."""
+    return [
+        channel
+        for team, channel in deps.settings.weekly_targets
+        if team is None or team_id is None or team == team_id
+    ]
+
+
+def _membership(client: WebClient, channel: str) -> bool | None:
+    """Is the bot in ``channel``? Read with the history scope the bot has; None: unknown."""
+    try:
+        client.conversations_history(channel=channel, limit=1)
+        return True
+    except SlackApiError as exc:
+        code = str(exc.response.get("error") or "")
+        return False if code in {"not_in_channel", "channel_not_found"} else None
+    except SlackClientError:
+        return None
+
+
+def checklist(
+    deps: Deps, client: WebClient | None, team_id: str | None
+) -> list[render.ChecklistItem]:
+    """What an admin has to set up, each with what to do (a button, never a shell command)."""
+    settings = deps.settings
+    items: list[render.ChecklistItem] = []
+    channels = _team_channels(deps, team_id)
+    if not channels:
+        items.append(
+            render.ChecklistItem(
+                False,
+                "No weekly-tip channel yet: ask whoever deploys the bot to set "
+                "`COACH_WEEKLY_CHANNELS` to the channel's id.",
+            )
+        )
+    for channel in channels:
+        joined = _membership(client, channel) if client is not None else None
+        if joined:
+            text = f"The weekly tip goes to <#{channel}> and I'm in it."
+            items.append(
+                render.ChecklistItem(
+                    True, text, ("Preview this week's tip", render.ACTION_HOME_PREVIEW_WEEKLY)
+                )
+            )
+        elif joined is False:
+            text = (
+                f"The weekly tip goes to <#{channel}>, but I'm not in it: type "
+                "`/invite @Tip Coach` there."
+            )
+            items.append(
+                render.ChecklistItem(False, text, ("Check again", render.ACTION_HOME_REFRESH))
+            )
+        else:
+            text = f"The weekly tip goes to <#{channel}> (I could not check that I'm in it)."
+            items.append(
+                render.ChecklistItem(False, text, ("Check again", render.ACTION_HOME_REFRESH))
+            )
+    leads = getattr(settings, "leads_channel", None)
+    items.append(
+        render.ChecklistItem(True, f"Leads answer reps' questions in <#{leads}>.")
+        if leads
+        else render.ChecklistItem(
+            False,
+            "No leads channel: set `COACH_LEADS_CHANNEL` so reps can ask a lead when I have "
+            "no tip.",
+        )
+    )
+    admins = ", ".join(f"<@{user}>" for user in settings.admins)
+    items.append(render.ChecklistItem(True, f"Admins (`COACH_ADMINS`): {admins}."))
+    return items
+
+
 def home_content(
-    deps: Deps, *, user_id: str, team_id: str | None, now: datetime | None = None
+    deps: Deps,
+    *,
+    user_id: str,
+    team_id: str | None,
+    now: datetime | None = None,
+    client: WebClient | None = None,
 ) -> render.HomeContent:
     """Everything the rep's Home tab shows, each part read on its own."""
     now = now or datetime.now(UTC)
@@ -206,13 +289,14 @@ def home_content(
         admin_period="7 days",
         teachable=teachable,
         learned=learned,
+        checklist=checklist(deps, client, team_id) if is_admin else None,
     )
 
 
 def publish_home(deps: Deps, client: WebClient, *, user_id: str, team_id: str | None) -> bool:
     """Build and publish the rep's Home tab; True when Slack accepted it."""
     started = time.perf_counter()
-    content = home_content(deps, user_id=user_id, team_id=team_id)
+    content = home_content(deps, user_id=user_id, team_id=team_id, client=client)
     view = render.home_view(content)
     try:
         client.views_publish(user_id=user_id, view=view)
@@ -258,5 +342,102 @@ def handle_home_opened(
     deps.run_later("home", lambda: publish_home(deps, client, user_id=user_id, team_id=team_id))
 
 
+def _clicker(body: dict[str, Any], context: BoltContext) -> tuple[str | None, str | None]:
+    user = (body.get("user") or {}).get("id") or context.user_id
+    team = (body.get("team") or {}).get("id") or context.team_id
+    return user, team
+
+
+def _dm(user_id: str, team_id: str | None) -> ReplyTarget:
+    return ReplyTarget(channel=user_id, user_id=user_id, team_id=team_id)
+
+
+def handle_reopen(
+    ack: Any, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """ "Open again" on a recent lookup: the answer again, in the rep's DM with the bot."""
+    ack()
+    user_id, team_id = _clicker(body, context)
+    if not user_id:
+        return
+    where = _dm(user_id, team_id)
+
+    def reopen() -> None:
+        from bot.listeners.actions import situation_text
+
+        try:
+            value = render.ButtonValue.decode((body.get("actions") or [{}])[0].get("value"))
+        except render.StaleButton as exc:
+            deliver(deps, client, where, render.notice_message(str(exc)))
+            return
+        text = situation_text(deps, value, team_id)
+        if not text.strip():
+            deliver(deps, client, where, render.notice_message(render.STALE_BUTTON))
+            return
+        result = lookup(deps, text=text, surface="home", team_id=team_id, user_id=user_id)
+        deliver(deps, client, where, result.message)
+
+    answer_after_ack(deps, "home_reopen", reopen, client=client, where=where)
+
+
+def handle_report(
+    ack: Any, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """An admin's "Send me the 30-day report": the gap report as a DM (no shell needed)."""
+    ack()
+    user_id, team_id = _clicker(body, context)
+    if not user_id or user_id not in deps.settings.admins:
+        return
+    where = _dm(user_id, team_id)
+
+    def send_report() -> None:
+        from bot.report import admin_summary
+
+        lines = admin_summary(
+            deps.store, datetime.now(UTC), since=timedelta(days=30), team_id=team_id
+        )
+        text = "*Gap report, last 30 days*\n" + "\n".join(render.escape(line) for line in lines)
+        deliver(deps, client, where, render.Message(text=text, blocks=render.text_blocks(text)))
+
+    answer_after_ack(deps, "home_report", send_report, client=client, where=where)
+
+
+def handle_preview_weekly(
+    ack: Any, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """An admin's "Preview this week's tip": the planned card, privately, before it posts."""
+    ack()
+    user_id, team_id = _clicker(body, context)
+    if not user_id or user_id not in deps.settings.admins:
+        return
+    where = _dm(user_id, team_id)
+
+    def preview() -> None:
+        coach = deps.coach.get(HOME_COACH_WAIT)
+        tip, note, problem = this_weeks_tip(deps, coach, datetime.now(UTC), team_id)
+        if tip is None:
+            deliver(deps, client, where, render.notice_message(problem or "No tip planned."))
+            return
+        card = render.full_tip_message(tip, query_id=None)
+        heading = "Preview of this week's tip" + (f" ({note})" if note else "")
+        deliver(deps, client, where, render.with_heading(card, heading))
+
+    answer_after_ack(deps, "home_preview", preview, client=client, where=where)
+
+
+def handle_refresh(
+    ack: Any, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
+) -> None:
+    """ "Check again": the tab rebuilt (e.g. after inviting the bot to the weekly channel)."""
+    ack()
+    user_id, team_id = _clicker(body, context)
+    if user_id:
+        deps.run_later("home", lambda: publish_home(deps, client, user_id=user_id, team_id=team_id))
+
+
 def register(app: App, deps: Deps) -> None:
     app.event("app_home_opened")(with_deps(handle_home_opened, deps))
+    app.action(render.ACTION_HOME_REOPEN)(with_deps(handle_reopen, deps))
+    app.action(render.ACTION_HOME_REPORT)(with_deps(handle_report, deps))
+    app.action(render.ACTION_HOME_PREVIEW_WEEKLY)(with_deps(handle_preview_weekly, deps))
+    app.action(render.ACTION_HOME_REFRESH)(with_deps(handle_refresh, deps))

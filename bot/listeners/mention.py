@@ -6,7 +6,6 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import render
 from bot.delivery import ReplyTarget, deliver
@@ -22,9 +21,6 @@ from bot.listeners.dm import is_rep_message
 from bot.logs import log_fields
 from bot.slack_text import is_chatter, mentions_someone_else, mentions_user, plain_text
 
-#: How many replies of a thread we look through for one of ours.
-THREAD_SCAN_LIMIT = 200
-
 
 def is_thread_reply(event: dict[str, Any]) -> bool:
     """A rep's reply inside a channel thread (not the thread's first message)."""
@@ -37,34 +33,18 @@ def is_thread_reply(event: dict[str, Any]) -> bool:
     )
 
 
-def bot_answered_thread(
-    deps: Deps,
-    client: WebClient,
-    channel: str,
-    thread_ts: str,
-    bot_user_id: str | None,
-    bot_id: str | None,
-) -> bool:
-    """Did the bot reply in this thread? Derived from Slack itself, so every process agrees."""
+def bot_answered_thread(deps: Deps, team_id: str | None, channel: str, thread_ts: str) -> bool:
+    """Did the bot reply in this thread? The shared database says (every process agrees,
+    and no Slack call is spent per message); when it cannot say, the message is left alone
+    (a mention still works)."""
     try:
-        replies = client.conversations_replies(
-            channel=channel, ts=thread_ts, limit=THREAD_SCAN_LIMIT
-        )
-    except SlackApiError as exc:
-        deps.logger.info(
-            "thread not readable", extra=log_fields(slack_error=exc.response.get("error"))
+        return bool(deps.store.answered_thread(team_id, channel, thread_ts))
+    except Exception as exc:
+        deps.logger.warning(
+            "thread ownership unknown; not answering without a mention",
+            extra=log_fields(error_type=type(exc).__name__),
         )
         return False
-    except SlackClientError:
-        return False
-    for message in replies.get("messages") or []:
-        if message.get("ts") == thread_ts:
-            continue  # the thread's parent (e.g. our weekly post) is not an answer
-        if (bot_user_id and message.get("user") == bot_user_id) or (
-            bot_id and message.get("bot_id") == bot_id
-        ):
-            return True
-    return False
 
 
 def handle_mention(
@@ -119,13 +99,13 @@ def handle_thread_reply(
         channel=channel, user_id=event.get("user"), team_id=context.team_id, thread_ts=thread_ts
     )
     text = plain_text(raw, bot_user_id=context.bot_user_id)
-    bot_user_id, bot_id = context.bot_user_id, context.bot_id
+    team_id = context.team_id
 
     def follow_up() -> None:
+        if not bot_answered_thread(deps, team_id, channel, thread_ts):
+            return  # not our thread: a crash before this point tells nobody
         if not claim_event_once(deps, body):
             return
-        if not bot_answered_thread(deps, client, channel, thread_ts, bot_user_id, bot_id):
-            return  # not our thread: a crash before this point tells nobody
         try:
             answer_event(
                 deps, client, text=text, surface="thread", where=where, react_ts=event.get("ts")

@@ -54,6 +54,10 @@ ACTION_NEXT_TIP = "coach_next_tip"
 ACTION_FEEDBACK_UP = "coach_feedback_up"
 ACTION_FEEDBACK_DOWN = "coach_feedback_down"
 ACTION_SHARE = "coach_share"
+ACTION_HOME_REOPEN = "home_reopen"
+ACTION_HOME_REPORT = "home_report"
+ACTION_HOME_PREVIEW_WEEKLY = "home_preview_weekly"
+ACTION_HOME_REFRESH = "home_refresh"
 ACTION_FIND_TIP = "coach_find_tip"  # App Home: open the "Find a tip" modal
 ACTION_SUGGESTION = "coach_suggestion"  # + "_<n>": ids must be unique within a block
 SUGGESTION_ACTION_RE = re.compile(rf"^{ACTION_SUGGESTION}_\d+$")
@@ -365,28 +369,28 @@ def _card_buttons(
     shareable: bool,
     full: bool,
 ) -> dict[str, Any]:
-    """A card's buttons; each value carries all its action needs (Slack keeps no state)."""
+    """A card's buttons. Values name the query-log row, never carry the rep's words (a
+    shared card is public); "Next best tip" needs that row, so it is left out when the
+    lookup could not be logged."""
     elements = []
     if not full:
         show = ButtonValue(tip_id=tip.id, query_id=query_id).encode()
         elements.append(_button("Show full tip", ACTION_FULL_TIP, show))
-    if query:
+    if query and query_id is not None:  # the situation is read back from the query log
         excluded = tuple(dict.fromkeys([*exclude, tip.id]))
-        value = ButtonValue(query_id=query_id, exclude=excluded, query=query)
-        elements.append(_button("Next best tip", ACTION_NEXT_TIP, value.encode(shrink="query")))
+        value = ButtonValue(query_id=query_id, exclude=excluded)
+        elements.append(_button("Next best tip", ACTION_NEXT_TIP, value.encode()))
     feedback = ButtonValue(tip_id=tip.id, query_id=query_id, chunk_ids=tip.chunk_ids)
     feedback_value = feedback.encode(shrink="chunk_ids")
     elements.append(_button(":thumbsup:", ACTION_FEEDBACK_UP, feedback_value))
     elements.append(_button(":thumbsdown:", ACTION_FEEDBACK_DOWN, feedback_value))
     if shareable:
-        share = ButtonValue(
-            tip_id=tip.id, query_id=query_id, full=full, exclude=tuple(exclude), query=query or ""
-        )
+        share = ButtonValue(tip_id=tip.id, query_id=query_id, full=full, exclude=tuple(exclude))
         elements.append(
             _button(
                 "Share with channel",
                 ACTION_SHARE,
-                share.encode(shrink="query"),
+                share.encode(),
                 style="primary",
             )
         )
@@ -600,6 +604,17 @@ def with_question(message: Message, text: str) -> Message:
     return Message(text=message.text, blocks=fit_blocks(blocks, keep_tail=1))
 
 
+def with_heading(message: Message, heading: str) -> Message:
+    """``message`` under a short context line (e.g. "Preview of this week's tip")."""
+    blocks = [_context(escape(heading)), *message.blocks]
+    return Message(text=f"{heading}: {message.text}", blocks=fit_blocks(blocks, keep_tail=1))
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    """Plain mrkdwn ``text`` as sections within Slack's limits (already escaped)."""
+    return fit_blocks(_sections(text))
+
+
 def assistant_greeting() -> Message:
     """The first message of an AI side-panel thread: what to type (prompts follow it)."""
     body = (
@@ -705,6 +720,16 @@ class RecentLookup:
     when: datetime
     answered: bool
     title: str | None  # the tip that answered, or the nearest one when none did
+    query_id: int | None = None  # "Open again" re-runs it (the button names the row only)
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One line of the admins' set-up checklist: done or not, what to do, and a button."""
+
+    done: bool
+    text: str
+    button: tuple[str, str] | None = None  # (label, action_id)
 
 
 @dataclass(frozen=True)
@@ -721,6 +746,7 @@ class HomeContent:
     # only for admins: questions to teach and what the workspace taught (bot.render.teach)
     teachable: Sequence[Any] | None = None
     learned: Sequence[Any] | None = None
+    checklist: Sequence[ChecklistItem] | None = None  # only for admins: the set-up
 
 
 def slack_date(when: datetime) -> str:
@@ -782,18 +808,41 @@ def home_view(content: HomeContent) -> dict[str, Any]:
             "to me in a DM."
         )
     else:
-        blocks += _sections("\n".join(recent_line(item) for item in content.recent))
+        for item in content.recent:
+            block: dict[str, Any] = {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": recent_line(item)},
+            }
+            if item.query_id is not None:
+                value = ButtonValue(query_id=item.query_id).encode()
+                block["accessory"] = _button("Open again", ACTION_HOME_REOPEN, value)
+            blocks.append(block)
         blocks.append(_context("Only you see your lookups here."))
+    if content.checklist is not None:
+        blocks += _home_section("Set-up (admins)")
+        for entry in content.checklist:
+            mark = ":white_check_mark:" if entry.done else ":warning:"
+            row: dict[str, Any] = {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{mark} {entry.text}"},
+            }
+            if entry.button is not None:
+                label, action_id = entry.button
+                row["accessory"] = _button(label, action_id, action_id)
+            blocks.append(row)
     if content.admin_lines is not None:
         blocks += _home_section(f"Gap report (last {content.admin_period})")
         lines = [escape(line) for line in content.admin_lines if line.strip()]
         blocks += _sections("\n".join(lines) or "Nothing to report.")
         blocks.append(
-            _context(
-                "Full report: `coach report --since 7d`. You see this because you are "
-                "listed in `COACH_ADMINS`."
-            )
+            {
+                "type": "actions",
+                "elements": [
+                    _button("Send me the 30-day report", ACTION_HOME_REPORT, "30d"),
+                ],
+            }
         )
+        blocks.append(_context("You see this because you are listed in `COACH_ADMINS`."))
     if content.teachable is not None or content.learned is not None:
         from bot.render.teach import home_teach_blocks
 

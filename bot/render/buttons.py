@@ -1,15 +1,18 @@
 """What a card's buttons carry back to us, and how it is written into Slack's ``value``.
 
 Slack returns a button's ``value`` untouched when it is clicked, days later, by whichever
-process gets the click, so the value must hold everything the action needs (no server-side
-state) and must stay readable after a deploy: :meth:`ButtonValue.decode` reads every
-format buttons already posted in Slack carry.
+process gets the click, and shows it to anyone who can read the message (a shared card is
+public). So a value never carries the rep's words: it names the query-log row
+(``query_id``, a server-side key that expires with the log's retention) and the action
+reads the situation back from there. It must stay readable after a deploy:
+:meth:`ButtonValue.decode` reads every format buttons already posted in Slack carry.
 
-* version 2 (written now): ``{"version": 2, "tip_id": ..., ...}``, fields at their
-  defaults left out;
-* version 1 (no ``version`` key, written before): ``t`` tip id, ``q`` query-log id,
-  ``s`` the rep's situation text, ``x`` tip ids already shown, ``c`` chunk ids,
-  ``f`` the card was the full tip.
+* version 3 (written now): ``{"version": 3, "tip_id": ..., ...}``, fields at their
+  defaults left out, never the situation text;
+* version 2: the same, but it could carry the situation as ``query``;
+* version 1 (no ``version`` key): ``t`` tip id, ``q`` query-log id, ``s`` the rep's
+  situation text, ``x`` tip ids already shown, ``c`` chunk ids, ``f`` the card was the
+  full tip.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from retrieval.errors import CoachError
 T = TypeVar("T")
 
 MAX_BUTTON_VALUE = 2000  # Slack's limit for a button's value
-VERSION = 2
+VERSION = 3
+#: Formats :meth:`ButtonValue.decode` still reads (buttons already posted in Slack).
+READABLE_VERSIONS = frozenset({2, 3})
 STALE_BUTTON = (
     "That button is from an older answer I can no longer read. Ask me again for a fresh answer."
 )
@@ -55,7 +60,9 @@ class ButtonValue:
 
     tip_id: str | None = None  # the tip to show, or that feedback is about
     query_id: int | None = None  # the query-log row the card answered (feedback links to it)
-    query: str = ""  # the rep's situation, to look it up again ("Next best tip", "Share")
+    #: The rep's situation, only in buttons posted before version 3; new buttons leave it
+    #: out (the action reads it back through ``query_id``) and :meth:`encode` never writes it.
+    query: str = ""
     exclude: tuple[str, ...] = ()  # tips the rep has already been shown
     chunk_ids: tuple[str, ...] = ()  # the chunks the card showed (what feedback is about)
     full: bool = False  # the card was "Show full tip" (sharing shows the same)
@@ -63,10 +70,9 @@ class ButtonValue:
     #: Not part of the meaning: an old button equals the new one it stands for.
     version: int = field(default=VERSION, compare=False)
 
-    def encode(self, *, shrink: Literal["query", "chunk_ids"] | None = None) -> str:
-        """Compact JSON within Slack's 2000 characters, shortening the ``shrink`` field until
-        it fits (the end of a long situation, the last chunk ids); anything else too long
-        is a bug and raises ``ValueError``."""
+    def encode(self, *, shrink: Literal["chunk_ids"] | None = None) -> str:
+        """Compact JSON within Slack's 2000 characters, dropping the last chunk ids until it
+        fits when ``shrink`` says so; anything else too long is a bug (``ValueError``)."""
         value = self._json()
         if len(value) <= MAX_BUTTON_VALUE:
             return value
@@ -74,11 +80,7 @@ class ButtonValue:
             raise ValueError("button value too long")
         trimmed = self
         while len(value) > MAX_BUTTON_VALUE:
-            over = len(value) - MAX_BUTTON_VALUE
-            if shrink == "query" and trimmed.query:
-                query = trimmed.query[: max(0, len(trimmed.query) - max(over, 16))]
-                trimmed = replace(trimmed, query=query)
-            elif shrink == "chunk_ids" and trimmed.chunk_ids:
+            if shrink == "chunk_ids" and trimmed.chunk_ids:
                 trimmed = replace(trimmed, chunk_ids=trimmed.chunk_ids[:-1])
             else:
                 raise ValueError("button value too long")
@@ -89,7 +91,7 @@ class ButtonValue:
         data: dict[str, Any] = {"version": VERSION}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name != "version" and value != item.default:
+            if item.name not in ("version", "query") and value != item.default:
                 data[item.name] = list(value) if isinstance(value, tuple) else value
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
@@ -106,8 +108,8 @@ class ButtonValue:
         if "version" not in data:
             version = 1
             data = {name: data[key] for name, key in _V1_KEYS.items() if key in data}
-        elif _optional(data["version"], int) == VERSION:
-            version = VERSION
+        elif _optional(data["version"], int) in READABLE_VERSIONS:
+            version = int(data["version"])
         else:
             raise StaleButton()
         return cls(

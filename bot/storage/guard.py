@@ -171,8 +171,19 @@ class GuardedStore:
             self._call("learned_situations", lambda s: s.learned_situations(team_id), deadline)
         )
 
+    def query_text(self, query_id: int, *, team_id: str | None) -> str | None:
+        return self._call("query_text", lambda s: s.query_text(query_id, team_id=team_id))
+
     def recent_queries(self, **kwargs: Any) -> list[Any]:
         return list(self._call("recent_queries", lambda s: s.recent_queries(**kwargs)))
+
+    def remember_thread(self, team_id: str | None, channel: str, thread_ts: str) -> None:
+        self._call("remember_thread", lambda s: s.remember_thread(team_id, channel, thread_ts))
+
+    def answered_thread(self, team_id: str | None, channel: str, thread_ts: str) -> bool:
+        return bool(
+            self._call("answered_thread", lambda s: s.answered_thread(team_id, channel, thread_ts))
+        )
 
     def frequent_queries(self, **kwargs: Any) -> list[tuple[str, int]]:
         return list(self._call("frequent_queries", lambda s: s.frequent_queries(**kwargs)))

@@ -131,6 +131,18 @@ weekly_posts = Table(
     Index("ix_weekly_posts_channel_tip", "channel", "tip_id"),
 )
 
+answered_threads = Table(
+    "answered_threads",
+    metadata,
+    # A thread the bot replied in: later messages in it are follow-ups (no Slack call to
+    # find out). team_id is "" when Slack gave none (single-workspace tests).
+    Column("team_id", String(32), primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("thread_ts", String(32), primary_key=True),
+    Column("answered_at", UTCDateTime(), nullable=False),
+    Index("ix_answered_threads_answered_at", "answered_at"),
+)
+
 pending_deliveries = Table(
     "pending_deliveries",
     metadata,

@@ -29,6 +29,7 @@ from bot.storage import migrate
 from bot.storage.engine import display_url, make_engine, normalise_url
 from bot.storage.errors import StorageError, UnknownRecord
 from bot.storage.schema import (
+    answered_threads,
     feedback,
     lead_requests,
     learned_situations,
@@ -40,6 +41,7 @@ from bot.storage.schema import (
     slack_oauth_states,
     weekly_posts,
 )
+from bot.storage.secrets import EncryptedInstallationStore, TokenCipher, rotate_tokens
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -69,6 +71,12 @@ FEEDBACK_REASONS = ("wrong_tip", "nothing_to_say", "too_long", "outdated")
 #: Where a learned situation came from.
 LEARNED_SOURCES = frozenset({"lead", "home", "confirmed", "cli"})
 MAX_SITUATION = 1000
+
+
+def token_cipher(settings: Settings) -> TokenCipher | None:
+    """The cipher for workspace tokens, from ``COACH_SECRET_KEY`` (None when unset)."""
+    key = settings.secret_key
+    return TokenCipher.from_setting(key.get_secret_value()) if key is not None else None
 
 
 def _now(now: datetime | None) -> datetime:
@@ -276,10 +284,14 @@ class Store:
     the only in-memory state is when this process last ran its opportunistic clean-ups.
     """
 
-    def __init__(self, engine: Engine, *, retention_days: int = 90) -> None:
-        """Wrap an engine whose schema is already migrated; use :meth:`open` or :meth:`from_url`."""
+    def __init__(
+        self, engine: Engine, *, retention_days: int = 90, cipher: TokenCipher | None = None
+    ) -> None:
+        """Wrap an engine whose schema is already migrated; use :meth:`open` or :meth:`from_url`.
+        ``cipher`` encrypts workspace tokens at rest (``COACH_SECRET_KEY``)."""
         self.engine = engine
         self.retention_days = retention_days
+        self.cipher = cipher
         self._last_event_purge: datetime | None = None
         self._last_retention_purge: datetime | None = None
 
@@ -289,13 +301,15 @@ class Store:
     def open(cls, settings: Settings) -> Store:
         """The store for ``settings.database_url``: schema upgraded when ``COACH_AUTO_MIGRATE``
         is on, else checked to be current (the release phase ran ``coach migrate``)."""
-        return cls.from_url(
+        store = cls.from_url(
             settings.database_url,
             retention_days=settings.retention_days,
             migrate_schema=settings.auto_migrate,
             pool_size=settings.db_pool_size,
             timeout=settings.db_timeout,
         )
+        store.cipher = token_cipher(settings)
+        return store
 
     @classmethod
     def from_url(
@@ -477,6 +491,17 @@ class Store:
             self._last_retention_purge = moment
             self.purge_older_than(self.retention_days, now=moment)
         return int(row_id)
+
+    def query_text(self, query_id: int, *, team_id: str | None) -> str | None:
+        """The (redacted) situation of one logged lookup, for a button that names it; None
+        once retention removed it, or when it belongs to another workspace."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(query_log.c.text, query_log.c.team_id).where(query_log.c.id == query_id)
+            ).first()
+        if row is None or (row.team_id or None) != (team_id or None):
+            return None
+        return str(row.text)
 
     def recent_queries(
         self, *, team_id: str | None, user_id: str, limit: int = 5
@@ -883,6 +908,7 @@ class Store:
             conn.execute(
                 delete(processed_events).where(processed_events.c.received_at < moment - EVENT_TTL)
             )
+            conn.execute(delete(answered_threads).where(answered_threads.c.answered_at < cutoff))
             conn.execute(
                 delete(slack_oauth_states).where(
                     slack_oauth_states.c.expire_at
@@ -977,6 +1003,34 @@ class Store:
 
     # -- Slack installations (multi-workspace) ------------------------------------------
 
+    # -- threads the bot answered in -----------------------------------------------------
+
+    def remember_thread(
+        self, team_id: str | None, channel: str, thread_ts: str, *, now: datetime | None = None
+    ) -> None:
+        """The bot replied in this thread: its later messages are follow-ups."""
+        self._insert_once(
+            answered_threads,
+            {
+                "team_id": team_id or "",
+                "channel": channel,
+                "thread_ts": thread_ts,
+                "answered_at": _now(now),
+            },
+        )
+
+    def answered_thread(self, team_id: str | None, channel: str, thread_ts: str) -> bool:
+        """Did the bot reply in this thread (any process, within the retention period)?"""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(answered_threads.c.thread_ts).where(
+                    answered_threads.c.team_id == (team_id or ""),
+                    answered_threads.c.channel == channel,
+                    answered_threads.c.thread_ts == thread_ts,
+                )
+            ).first()
+        return row is not None
+
     # -- answers waiting for Slack ------------------------------------------------------
 
     def hold_delivery(
@@ -1058,8 +1112,19 @@ class Store:
             )
 
     def installation_store(self, client_id: str) -> SQLAlchemyInstallationStore:
-        """slack-sdk's installation store on this database (tables made by our migrations)."""
+        """slack-sdk's installation store on this database (tables made by our migrations),
+        tokens encrypted at rest when a key is configured."""
+        if self.cipher is not None:
+            return EncryptedInstallationStore(
+                self.cipher, client_id=client_id, engine=self.engine, logger=log
+            )
         return SQLAlchemyInstallationStore(client_id=client_id, engine=self.engine, logger=log)
+
+    def rotate_secrets(self) -> int:
+        """Re-encrypt every stored workspace token with the first key of COACH_SECRET_KEY."""
+        if self.cipher is None:
+            raise StorageError("COACH_SECRET_KEY is not set: there is no key to encrypt with.")
+        return rotate_tokens(self.engine, self.cipher, (slack_installations, slack_bots))
 
     def oauth_state_store(self, expiration_seconds: int = 600) -> SQLAlchemyOAuthStateStore:
         """slack-sdk's OAuth state store on this database, shared by every web process."""

@@ -2,7 +2,7 @@
 learned per workspace, and questions asked of the leads channel.
 
 Revision ID: 0005_feedback_that_teaches
-Revises: 0003_query_tier
+Revises: 0004_answered_threads
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_feedback_that_teaches"
-down_revision: str | None = "0003_query_tier"
+down_revision: str | None = "0004_answered_threads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
