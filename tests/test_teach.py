@@ -480,8 +480,18 @@ def test_a_thread_in_the_leads_channel_that_is_not_a_request_goes_to_mention(
     )
     drain(deps)
     drain(deps)  # mention's own check runs after
-    assert client.calls("conversations_replies")  # mention checked whether it answered there
-    assert client.calls("chat_postMessage") == []
+    assert client.calls("chat_postMessage") == []  # not a request, not a thread we answered
+    # a thread the bot answered in (the database says so) gets mention's follow-up answer
+    deps.store.remember_thread(TEAM_ID, LEADS, reply["thread_ts"])
+    again = {**reply, "ts": "1700000300.000003"}
+    teach.handle_lead_reply(
+        {"event_id": "EvLEAD3", "event": again}, again, client, context(), deps=deps
+    )
+    drain(deps)
+    drain(deps)
+    [post] = client.calls("chat_postMessage")
+    assert post.kwargs["thread_ts"] == reply["thread_ts"]
+    assert client.calls("conversations_replies") == []
 
 
 # -- Attach a tip -------------------------------------------------------------------------------
