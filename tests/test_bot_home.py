@@ -448,3 +448,12 @@ def test_reps_see_no_checklist_and_cannot_use_admin_buttons(sqlite_bot: BotHarne
     bot.post_payload(bot.action_payload(render.ACTION_HOME_REPORT, "30d", user=REP))
     bot.slack.wait_idle(quiet=0.3)
     assert bot.slack.calls("chat.postMessage") == []
+
+
+def test_the_checklist_names_the_leads_channel_when_set(tmp_path: Path, sqlite_url: str) -> None:
+    with bot_harness(
+        tmp_path, admins=ADMIN, database_url=sqlite_url, leads_channel=["C0LEADS001"]
+    ) as bot:
+        text = texts(open_home(bot, user=ADMIN))
+    assert "Leads answer reps' questions in <#C0LEADS001>." in text
+    assert "No leads channel" not in text

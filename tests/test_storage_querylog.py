@@ -183,9 +183,10 @@ def test_retention_deletes_old_rows_only(store: Store) -> None:
         now=NOW - timedelta(days=29),
     )
     # Feedback given recently on an old lookup survives; its link to the purged row is cleared.
+    # (Another rep's vote: the same rep voting again would replace their old vote.)
     kept = store.record_feedback(
         team_id="T1",
-        user_id="U1",
+        user_id="U2",
         query_id=old,
         tip_id="tip-a",
         chunk_ids=[],

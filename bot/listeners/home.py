@@ -243,7 +243,7 @@ def checklist(
             items.append(
                 render.ChecklistItem(False, text, ("Check again", render.ACTION_HOME_REFRESH))
             )
-    leads = getattr(settings, "leads_channel", None)
+    leads = settings.leads_channel_for(team_id)
     items.append(
         render.ChecklistItem(True, f"Leads answer reps' questions in <#{leads}>.")
         if leads
@@ -352,6 +352,15 @@ def _dm(user_id: str, team_id: str | None) -> ReplyTarget:
     return ReplyTarget(channel=user_id, user_id=user_id, team_id=team_id)
 
 
+def _admin_dm(deps: Deps, body: dict[str, Any], context: BoltContext) -> ReplyTarget | None:
+    """The clicking admin's DM; None for anyone not in ``COACH_ADMINS`` (the button is
+    only on admins' tabs, but a crafted click must not get the report)."""
+    user_id, team_id = _clicker(body, context)
+    if not user_id or user_id not in deps.settings.admins:
+        return None
+    return _dm(user_id, team_id)
+
+
 def handle_reopen(
     ack: Any, body: dict[str, Any], client: WebClient, context: BoltContext, *, deps: Deps
 ) -> None:
@@ -385,10 +394,10 @@ def handle_report(
 ) -> None:
     """An admin's "Send me the 30-day report": the gap report as a DM (no shell needed)."""
     ack()
-    user_id, team_id = _clicker(body, context)
-    if not user_id or user_id not in deps.settings.admins:
+    where = _admin_dm(deps, body, context)
+    if where is None:
         return
-    where = _dm(user_id, team_id)
+    team_id = where.team_id
 
     def send_report() -> None:
         from bot.report import admin_summary
@@ -407,10 +416,10 @@ def handle_preview_weekly(
 ) -> None:
     """An admin's "Preview this week's tip": the planned card, privately, before it posts."""
     ack()
-    user_id, team_id = _clicker(body, context)
-    if not user_id or user_id not in deps.settings.admins:
+    where = _admin_dm(deps, body, context)
+    if where is None:
         return
-    where = _dm(user_id, team_id)
+    team_id = where.team_id
 
     def preview() -> None:
         coach = deps.coach.get(HOME_COACH_WAIT)
