@@ -7,7 +7,6 @@ Socket Mode and the tests all call it. The client comes from :mod:`bot.slack_cli
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -18,10 +17,6 @@ from bot.deps import Deps
 from bot.logs import log_fields
 from bot.redelivery import Journal
 from bot.slack_client import build_client, settings_token, team_clients
-
-#: Bolt's listener threads. They only ack and hand the work to ``Deps.run_later`` (the work
-#: pool), so each is busy for a millisecond and a burst of slow answers never delays an ack.
-LISTENER_THREADS = 16
 
 
 def build_app(
@@ -61,15 +56,14 @@ def build_app(
         name="tip-coach",
         client=client,
         signing_secret=secret,
-        process_before_response=False,  # ack in Bolt's threads; the work runs in deps' pool
+        # Listeners run in the request's own thread: they ack and hand the slow part to
+        # Deps' work pool (the one pool), so the HTTP response (the ack) goes out at once.
+        process_before_response=True,
         token_verification_enabled=False,  # auth.test happens lazily on the first request
         request_verification_enabled=True,  # signatures and timestamps: never off
         oauth_flow=oauth_flow,
         installation_store=installation_store,
         installation_store_bot_only=True if multi else None,  # bot tokens only, no user tokens
-        listener_executor=ThreadPoolExecutor(
-            max_workers=LISTENER_THREADS, thread_name_prefix="bolt"
-        ),
         logger=logging.getLogger("slack_bolt.App"),
     )
     from bot.listeners import register_all
