@@ -440,6 +440,22 @@ def test_a_4000_character_description_is_answered_within_limits(bot: BotHarness)
 # -- logs ----------------------------------------------------------------------------------------
 
 
+#: Personal data a rep may paste (each kind the redaction knows), and its parts that must
+#: never reach the logs or Slack.
+OTHER_PII = (
+    "caller Maria Alvarez of 4500 W. Elm Avenue read out her CVV 739 and DOB 04/12/1987 "
+    "for order #A-4471, card 4111 1111 1111 1111"
+)
+OTHER_PII_PARTS = (
+    "Maria Alvarez",
+    "4500 W. Elm Avenue",
+    "CVV 739",
+    "04/12/1987",
+    "A-4471",
+    "4111 1111 1111 1111",
+)
+
+
 def test_logs_are_json_lines_without_tokens_secrets_or_personal_data(bot: BotHarness) -> None:
     stream = io.StringIO()
     handler = build_handler(bot.deps.settings, stream)
@@ -450,7 +466,7 @@ def test_logs_are_json_lines_without_tokens_secrets_or_personal_data(bot: BotHar
     try:
         bot.post_event(bot.dm_event(SUPERVISOR + " reach me at jane.doe@example.com"))
         bot.slack.wait_for("chat.postMessage")
-        bot.post_command(SUPERVISOR)
+        bot.post_command(SUPERVISOR + " " + OTHER_PII)
         bot.slack.wait_for("response_url")
         bot.post_signed("{broken", "application/json")
         bot.deps.logger.info(f"leak attempt {BOT_TOKEN} {SIGNING_SECRET} xapp-1-A0-123-abc")
@@ -462,6 +478,9 @@ def test_logs_are_json_lines_without_tokens_secrets_or_personal_data(bot: BotHar
     output = stream.getvalue()
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output and "xapp-1-A0" not in output
     assert "jane.doe@example.com" not in output
+    payloads = json.dumps([c.body for c in bot.slack.calls()])  # what went to Slack
+    for raw in OTHER_PII_PARTS:
+        assert raw not in output and raw not in payloads, raw
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     requests = [line for line in lines if line["message"] == "request"]
     assert len(requests) == 3

@@ -467,6 +467,7 @@ def test_off_topic_questions_and_re_asks_are_not_content_gaps(store: Store) -> N
     render(report, console, timedelta(days=7))
     out = console.file.getvalue()  # type: ignore[attr-defined]
     assert "2 off-topic" in out and '3 "Next best tip" re-asks' in out
+    assert "coach situations add --team" in out  # how a lead attaches a tip from here
     gaps_table = out.split("what to write next")[1].split("Off-topic")[0]
     assert "VPN" not in gaps_table and "sue us" in gaps_table
     assert "VPN" in out.split("Off-topic")[1]

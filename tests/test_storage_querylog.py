@@ -22,10 +22,16 @@ RAW_PII = [
     "+44 20 7946 0958",
     "ACCT 99887766",
     "99887766",
+    "Maria Alvarez",
+    "4500 W. Elm Avenue",
+    "CVV 739",
+    "04/12/1987",
+    "A-4471",
 ]
 MESSAGE = (
     "customer ann.lee@example.com is angry, card 4111 1111 1111 1111 charged twice, "
-    "call (555) 867-5309 or +44 20 7946 0958, ACCT 99887766"
+    "call (555) 867-5309 or +44 20 7946 0958, ACCT 99887766; caller Maria Alvarez of "
+    "4500 W. Elm Avenue read out her CVV 739 and DOB 04/12/1987 for order #A-4471"
 )
 
 

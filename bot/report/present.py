@@ -76,6 +76,13 @@ def render(report: Report, console: Console, since: timedelta) -> None:
         if not report.gaps:
             table.add_row("0", "—", "Every lookup got a confident answer.")
         console.print(table)
+        if report.gaps:
+            console.print(
+                "Attach a tip to a situation (that workspace's reps then get it): "
+                'coach situations add --team T… --tip <tip id> --text "<situation>"',
+                markup=False,
+                highlight=False,
+            )
 
         if report.off_topic:
             table = Table(
