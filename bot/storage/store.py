@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alembic.util import CommandError
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from retrieval.models import Answer
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 #: Where a lookup came from (``surface`` in the query log; at most 16 characters).
 #: "modal": the "Find a tip" modal; "shortcut": the "Coach me on this" message shortcut;
@@ -211,29 +213,9 @@ def _feedback_row(row: Any) -> FeedbackRow:
     )
 
 
-def _learned_row(row: Any) -> LearnedRow:
-    return LearnedRow(
-        id=int(row.id),
-        created_at=row.created_at,
-        team_id=row.team_id,
-        tip_id=row.tip_id,
-        text=row.text,
-        source=row.source,
-        created_by=row.created_by,
-    )
-
-
-def _lead_request(row: Any) -> LeadRequest:
-    return LeadRequest(
-        id=int(row.id),
-        created_at=row.created_at,
-        team_id=row.team_id,
-        channel=row.channel,
-        ts=row.ts,
-        user_id=row.user_id,
-        query_id=row.query_id,
-        text=row.text,
-    )
+def _record(kind: type[R], row: Any) -> R:
+    """A row as ``kind``, a dataclass whose fields are the row's columns by name."""
+    return kind(**{item.name: getattr(row, item.name) for item in fields(kind)})  # type: ignore[call-arg]
 
 
 def _weekly_row(row: Any) -> WeeklyRow:
@@ -802,7 +784,7 @@ class Store:
         if team_id is not None:
             stmt = stmt.where(learned_situations.c.team_id == team_id)
         with self.engine.connect() as conn:
-            return [_learned_row(row) for row in conn.execute(stmt)]
+            return [_record(LearnedRow, row) for row in conn.execute(stmt)]
 
     def remove_learned_situation(self, situation_id: int, *, team_id: str | None = None) -> bool:
         """Forget one learned situation (only within ``team_id`` when given); True if it went."""
@@ -859,7 +841,7 @@ class Store:
             row = conn.execute(
                 select(lead_requests).where(lead_requests.c.id == int(request_id))
             ).first()
-        return _lead_request(row) if row is not None else None
+        return _record(LeadRequest, row) if row is not None else None
 
     def lead_request_for_thread(self, channel: str, ts: str) -> LeadRequest | None:
         """The question a thread in the leads channel is about (None: not one of ours)."""
@@ -869,7 +851,7 @@ class Store:
                 .where(lead_requests.c.channel == channel, lead_requests.c.ts == ts)
                 .limit(1)
             ).first()
-        return _lead_request(row) if row is not None else None
+        return _record(LeadRequest, row) if row is not None else None
 
     def lead_request_for_query(self, query_id: int, user_id: str) -> LeadRequest | None:
         """This rep already asked the leads about this answer (a second click asks nothing)."""
@@ -883,7 +865,7 @@ class Store:
                 )
                 .limit(1)
             ).first()
-        return _lead_request(row) if row is not None else None
+        return _record(LeadRequest, row) if row is not None else None
 
     # -- retention ----------------------------------------------------------------------
 
