@@ -9,9 +9,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot_fixtures import shared_coach
 from fake_slack import BOT_ID, BOT_USER_ID
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
+
+from bot.deps import CoachProvider, Deps
+from bot.storage import Store
+from config.settings import Settings
 
 
 @dataclass
@@ -130,3 +135,22 @@ def bot_reply(thread_ts: str, ts: str = "1700000000.000900") -> dict[str, Any]:
         "user": BOT_USER_ID,
         "bot_id": BOT_ID,
     }
+
+
+def one_thread_deps(settings: Settings, coach: Any = None) -> Deps:
+    """``Deps`` as production wires them but with a one-thread work pool, so :func:`drain`
+    waits for everything a callback handed off (the shared coach unless ``coach``)."""
+    return Deps(
+        settings=settings,
+        coach=CoachProvider.ready_with(coach if coach is not None else shared_coach()),
+        store=Store.open(settings),
+        coach_wait_seconds=5.0,
+        work_threads=1,
+    )
+
+
+def drain(deps: Deps) -> None:
+    """Wait until the work already handed to the one-thread pool is done."""
+    done = threading.Event()
+    deps.run_later("drain", done.set)
+    assert done.wait(15), "the work pool did not finish"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from bot_fixtures import CHANNEL, USER, BotHarness, bot_harness
 from fake_slack import TEAM_ID, FakeSlack
-from listener_fakes import RecordingAck, RecordingClient
+from listener_fakes import RecordingAck, RecordingClient, drain
 from slack_bolt.util.utils import get_arg_names_of_callable
 from test_listeners_unit import (  # the unit fixtures: fake Slack, Deps with a 1-thread pool
     SUPERVISOR,
@@ -25,7 +25,6 @@ from test_listeners_unit import (  # the unit fixtures: fake Slack, Deps with a 
     client,
     context,
     deps,
-    drain,
     make_deps,
     responses,
     slack,

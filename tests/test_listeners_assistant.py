@@ -7,7 +7,6 @@ The same surface over signed HTTP through Bolt: ``test_bot_assistant.py``.
 from __future__ import annotations
 
 import inspect
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from bot_fixtures import BOT_TOKEN, DM_CHANNEL, USER, make_settings, shared_coach
 from fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlack
-from listener_fakes import RecordingAck, RecordingClient
+from listener_fakes import RecordingAck, RecordingClient, drain, one_thread_deps
 from slack_bolt import BoltContext
 from slack_bolt.context.set_status import SetStatus
 from slack_bolt.context.set_suggested_prompts import SetSuggestedPrompts
@@ -24,10 +23,9 @@ from slack_bolt.context.set_title import SetTitle
 from slack_bolt.util.utils import get_arg_names_of_callable
 
 from bot import render
-from bot.deps import CoachProvider, Deps
+from bot.deps import Deps
 from bot.listeners import actions, assistant, slash
 from bot.listeners.common import UNEXPECTED, lookup, with_deps
-from bot.storage import Store
 from retrieval.models import Answer
 
 SUPERVISOR = "customer wants to talk to the supervisor"  # answered by the hashing index
@@ -49,13 +47,7 @@ def make_deps(tmp_path: Path, slack: FakeSlack) -> Iterator[Callable[..., Deps]]
 
     def build(coach: Any = None) -> Deps:
         settings = make_settings(slack, tmp_path)
-        deps = Deps(
-            settings=settings,
-            coach=CoachProvider.ready_with(coach if coach is not None else shared_coach()),
-            store=Store.open(settings),
-            coach_wait_seconds=5.0,
-            work_threads=1,
-        )
+        deps = one_thread_deps(settings, coach)
         built.append(deps)
         return deps
 
@@ -72,13 +64,6 @@ def deps(make_deps: Callable[..., Deps]) -> Deps:
 @pytest.fixture
 def client() -> RecordingClient:
     return RecordingClient()
-
-
-def drain(deps: Deps) -> None:
-    """Wait until the work already handed to the one-thread pool is done."""
-    done = threading.Event()
-    deps.run_later("drain", done.set)
-    assert done.wait(15), "the work pool did not finish"
 
 
 def context(team_id: str | None = TEAM_ID) -> BoltContext:

@@ -20,18 +20,17 @@ from typing import Any
 import pytest
 from bot_fixtures import BOT_TOKEN, CHANNEL, DM_CHANNEL, USER, make_settings, shared_coach
 from fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, Call, FakeSlack
-from listener_fakes import RecordingAck, RecordingClient
+from listener_fakes import RecordingAck, RecordingClient, drain, one_thread_deps
 from slack_bolt import BoltContext
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.oauth.installation_store import Installation
 
 from bot import render
 from bot.dedupe import REPLAY_KEY
-from bot.deps import CoachProvider, Deps
+from bot.deps import Deps
 from bot.listeners import actions, dm, feedback, home, mention, slash, uninstall
 from bot.listeners.common import lookup, with_deps
 from bot.render import ButtonValue, Message
-from bot.storage import Store
 
 SUPERVISOR = "customer wants to talk to the supervisor"  # answered by the hashing index
 SUPERVISOR_TIP = "when-they-want-the-supervisor"
@@ -76,13 +75,7 @@ def make_deps(tmp_path: Path, slack: FakeSlack) -> Iterator[Callable[..., Deps]]
 
     def build(coach: Any = None, **overrides: Any) -> Deps:
         settings = make_settings(slack, tmp_path, **overrides)
-        deps = Deps(
-            settings=settings,
-            coach=CoachProvider.ready_with(coach if coach is not None else shared_coach()),
-            store=Store.open(settings),
-            coach_wait_seconds=5.0,
-            work_threads=1,
-        )
+        deps = one_thread_deps(settings, coach)
         built.append(deps)
         return deps
 
@@ -104,13 +97,6 @@ def ack() -> RecordingAck:
 @pytest.fixture
 def client() -> RecordingClient:
     return RecordingClient()
-
-
-def drain(deps: Deps) -> None:
-    """Wait until the work already handed to the one-thread pool is done."""
-    done = threading.Event()
-    deps.run_later("drain", done.set)
-    assert done.wait(15), "the work pool did not finish"
 
 
 def context(**extra: Any) -> BoltContext:

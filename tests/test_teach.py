@@ -7,7 +7,6 @@ fakes; the same flows over signed HTTP are in ``test_teach_surfaces.py``.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,11 +15,11 @@ from typing import Any
 import pytest
 from bot_fixtures import BOT_TOKEN, CHANNEL, DM_CHANNEL, USER, make_settings, shared_coach
 from fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, Call, FakeSlack
-from listener_fakes import RecordingAck, RecordingClient
+from listener_fakes import RecordingAck, RecordingClient, drain, one_thread_deps
 from slack_bolt import BoltContext
 
 from bot import render
-from bot.deps import CoachProvider, Deps
+from bot.deps import Deps
 from bot.learned import LearnedCache
 from bot.listeners import feedback, home, teach
 from bot.listeners.common import lookup
@@ -63,13 +62,7 @@ def make_deps(tmp_path: Path, slack: FakeSlack) -> Iterator[Callable[..., Deps]]
 
     def build(coach: Any = None, **overrides: Any) -> Deps:
         settings = make_settings(slack, tmp_path, **{"admins": ADMIN, **overrides})
-        deps = Deps(
-            settings=settings,
-            coach=CoachProvider.ready_with(coach if coach is not None else shared_coach()),
-            store=Store.open(settings),
-            coach_wait_seconds=5.0,
-            work_threads=1,
-        )
+        deps = one_thread_deps(settings, coach)
         built.append(deps)
         return deps
 
@@ -86,12 +79,6 @@ def deps(make_deps: Callable[..., Deps]) -> Deps:
 @pytest.fixture
 def client() -> RecordingClient:
     return RecordingClient()
-
-
-def drain(deps: Deps) -> None:
-    done = threading.Event()
-    deps.run_later("drain", done.set)
-    assert done.wait(15), "the work pool did not finish"
 
 
 def context(team_id: str = TEAM_ID, user_id: str = USER) -> BoltContext:

@@ -240,6 +240,14 @@ def _tier(answer: Answer | None) -> str | None:
     return str(answer.tier or ("confident" if answer.answered else "decline"))[:16]
 
 
+def _query_link(query_id: int | None) -> Any:
+    """The query-log row ``query_id`` as a foreign-key value: NULL when it is gone (an old
+    button may name a purged row), so the feedback or request is kept without the link."""
+    if query_id is None:
+        return None
+    return select(query_log.c.id).where(query_log.c.id == int(query_id)).scalar_subquery()
+
+
 def _clip(text: str | None, limit: int) -> str | None:
     if text is None:
         return None
@@ -592,12 +600,7 @@ class Store:
         if not tip_id:
             raise ValueError("record_feedback needs the tip id the rep rated")
         comment = _clip(redact_optional(comment.strip() if comment else None) or None, MAX_COMMENT)
-        # A query id from an old button may point at a purged row: keep the feedback, drop the link.
-        linked = (
-            select(query_log.c.id).where(query_log.c.id == int(query_id)).scalar_subquery()
-            if query_id is not None
-            else None
-        )
+        linked = _query_link(query_id)
         values = {
             "created_at": _now(now),
             "team_id": team_id,
@@ -807,11 +810,7 @@ class Store:
         now: datetime | None = None,
     ) -> int:
         """Keep a rep's question (redacted) before it is posted to the leads channel."""
-        linked = (
-            select(query_log.c.id).where(query_log.c.id == int(query_id)).scalar_subquery()
-            if query_id is not None
-            else None
-        )
+        linked = _query_link(query_id)
         values = {
             "created_at": _now(now),
             "team_id": team_id,
