@@ -264,9 +264,9 @@ class Redelivery:
                         extra={**what, "error": type(exc).__name__},
                     )
             if sender is None:
+                self._journal("forget", lambda j, k=row.key: j.forget(k), key=row.key)
                 self.lost += 1
                 log.error("held answer lost: it cannot be sent any more", extra=what)
-                self._journal("forget", lambda j, k=row.key: j.forget(k), key=row.key)
                 continue
             send, delivered = sender
             attempt = _Attempt(

@@ -243,7 +243,7 @@ def test_an_answer_that_cannot_be_rebuilt_is_dropped_and_counted(store: Store) -
     redelivery = Redelivery(FAST, journal=Journal(store), revive=lambda r: None, sweep_every=60)
     redelivery.start()
     assert wait_until(lambda: redelivery.lost == 1)
-    assert store.pending_delivery_count() == 0
+    assert wait_until(lambda: store.pending_delivery_count() == 0)
     redelivery.drain(1)
 
 
