@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.ack_first import PROCESS_ACKS, AckFirst
 from bot.dedupe import RecentKeys
 from bot.learned import LearnedCache
 from bot.logs import log_fields
@@ -205,6 +206,7 @@ class Deps:
     coach_wait_seconds: float = WARMUP_WAIT_SECONDS
     work_threads: int = WORK_THREADS
     recent: RecentKeys = field(default_factory=RecentKeys)
+    ack_first: AckFirst = PROCESS_ACKS
     redelivery: Redelivery = field(default_factory=Redelivery)
     #: Each workspace's learned situations for the coach (re-read at most once a minute).
     learned: LearnedCache = field(default_factory=LearnedCache)
@@ -288,11 +290,14 @@ class Deps:
 
         Never loses an error: an exception is logged (with ``job`` and ``fields``) and then
         handed to ``on_error``, which tells the rep. Once the pool is closed (shutting down)
-        the work runs right here instead of being dropped.
+        the work runs right here instead of being dropped. A job in the pool first lets the
+        process ack the requests it is still acking (:mod:`bot.ack_first`).
         """
         queued = time.perf_counter()
 
-        def run() -> None:
+        def run(acks_first: bool = True) -> None:
+            if acks_first and not self._closed:  # never delays the drain at shutdown
+                self.ack_first.wait_for_acks()
             started = time.perf_counter()
             queued_ms = round((started - queued) * 1000.0, 1)
             try:
@@ -329,7 +334,7 @@ class Deps:
         with self._work_lock:
             self._inline += 1
         try:
-            run()
+            run(acks_first=False)  # this thread is itself one of the requests being acked
         finally:
             with self._work_lock:
                 self._inline -= 1

@@ -54,6 +54,7 @@ def build_wsgi_app(settings: Settings, *, encoder: Any = None) -> Any:
     from bot.http import SlackWSGI
     from bot.logs import log_fields
 
+    one_math_thread()
     deps = Deps.from_settings(settings, encoder=encoder)
     app = build_app(deps)
     oauth = app.oauth_flow
@@ -65,6 +66,20 @@ def build_wsgi_app(settings: Settings, *, encoder: Any = None) -> Any:
         ),
     )
     return SlackWSGI(app, deps)
+
+
+def one_math_thread() -> Any:
+    """Numpy's BLAS (and any OpenMP pool) runs one thread per call in the bot's processes.
+
+    A lookup multiplies one query by a few thousand vectors, too little for threads to pay;
+    but after each call the idle BLAS threads spin-wait for the next one, taking the cores
+    that other reps' acks and lookups need: under a burst of 100 slash commands they burnt
+    about half of the worker's CPU (26 ms per answer, 12 ms with one thread). Returns the
+    limiter (``restore_original_limits()`` undoes it)."""
+    import numpy  # noqa: F401  (threadpoolctl limits only the libraries already loaded)
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def close_worker_app(server: Any, worker: Any) -> None:
@@ -219,6 +234,7 @@ def run_socket_mode(settings: Settings) -> int:
     """Socket Mode: no public URL needed; the same app and listeners."""
     from bot.deps import Deps
 
+    one_math_thread()
     deps = Deps.from_settings(settings)
     handler = socket_handler(settings, deps)
 

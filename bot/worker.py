@@ -7,6 +7,9 @@ answering anyone. Here every request must arrive whole within
 :data:`REQUEST_READ_SECONDS` (Slack's are a few kilobytes, sent at once) or its connection
 is closed, and the worker has many more threads than Slack will ever need at once, so a
 few dozen slow or idle connections cost the reps nothing.
+
+It also counts each request from the moment it is handed to a thread until it has been
+handled (:data:`bot.ack_first.PROCESS_ACKS`): the work pool lets those acks go first.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import time
 from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
+
+from bot.ack_first import PROCESS_ACKS
 
 #: Seconds a client has to send one whole request (headers and body).
 REQUEST_READ_SECONDS = 5.0
@@ -46,10 +51,21 @@ class DeadlineSocket:
 
 
 class CoachWorker(ThreadWorker):  # type: ignore[misc]
-    """gthread with :class:`DeadlineSocket` connections."""
+    """gthread with :class:`DeadlineSocket` connections and the process's ack count."""
+
+    def enqueue_req(self, conn: Any) -> None:
+        PROCESS_ACKS.arrived()
+        try:
+            super().enqueue_req(conn)
+        except BaseException:
+            PROCESS_ACKS.acked()  # no thread will handle it
+            raise
 
     def handle(self, conn: Any) -> Any:
-        if not isinstance(conn.sock, DeadlineSocket):
-            conn.sock = DeadlineSocket(conn.sock)
-        conn.sock.deadline = time.monotonic() + REQUEST_READ_SECONDS
-        return super().handle(conn)
+        try:
+            if not isinstance(conn.sock, DeadlineSocket):
+                conn.sock = DeadlineSocket(conn.sock)
+            conn.sock.deadline = time.monotonic() + REQUEST_READ_SECONDS
+            return super().handle(conn)
+        finally:
+            PROCESS_ACKS.acked()

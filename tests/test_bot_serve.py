@@ -482,6 +482,9 @@ def test_gunicorn_log_lines_are_redacted_and_masked(tmp_path: Path) -> None:
 
     settings = load_settings(data_dir=tmp_path, _env_file=None)
     config = serve.gunicorn_options(settings)["logconfig_dict"]
+    # dictConfig changes process-wide logging: put back what the other tests rely on
+    loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
+    saved = [(lg, lg.handlers[:], lg.level, lg.disabled, lg.propagate) for lg in loggers]
     logging.config.dictConfig(config)
     handler = logging.getLogger("gunicorn.error").handlers[0]
     stream = io.StringIO()
@@ -492,8 +495,24 @@ def test_gunicorn_log_lines_are_redacted_and_masked(tmp_path: Path) -> None:
         )
         line = stream.getvalue()
     finally:
-        from bot.logs import configure_logging
-
-        configure_logging(settings)
+        for lg, handlers, level, disabled, propagate in saved:
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.disabled, lg.propagate = disabled, propagate
     assert "jane.doe@example.com" not in line and "xoxb-1234-5678-abcdefghijkl" not in line
     assert "bad request from" in line
+
+
+def test_the_server_runs_numpys_math_on_one_thread() -> None:
+    """Idle BLAS threads spin-wait after each call and take the cores acks need."""
+    from threadpoolctl import threadpool_info
+
+    from bot.serve import one_math_thread
+
+    limiter = one_math_thread()
+    try:
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas, "numpy's BLAS was not found"
+        assert all(pool["num_threads"] == 1 for pool in blas)
+    finally:
+        limiter.restore_original_limits()
