@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 #: The longest one job waits for the acks (seconds).
@@ -35,6 +36,7 @@ class AckFirst:
         self.max_wait, self.quiet, self.clock = max_wait, quiet, clock
         self._acking = 0
         self._last_arrival = float("-inf")
+        self._waiting: deque[object] = deque()  # jobs at the gate, first come first
         self._changed = threading.Condition()
 
     @property
@@ -54,22 +56,32 @@ class AckFirst:
 
     def wait_for_acks(self) -> float:
         """Block until no request is being acked and none arrived for ``quiet`` seconds
-        (at most ``max_wait``); returns the seconds waited."""
+        (at most ``max_wait``); returns the seconds waited. Waiting jobs leave in the order
+        they came, so answers still go out in the order their requests were acked."""
         started = self.clock()
         deadline = started + self.max_wait
         with self._changed:
-            while True:
-                now = self.clock()
-                if now >= deadline:
-                    break
-                if self._acking == 0:
-                    quiet_left = self._last_arrival + self.quiet - now
-                    if quiet_left <= 0:
+            if not self._waiting and self._quiet_at(started):
+                return 0.0
+            me = object()
+            self._waiting.append(me)
+            try:
+                while True:
+                    now = self.clock()
+                    if self._waiting[0] is me and (now >= deadline or self._quiet_at(now)):
                         break
-                    self._changed.wait(min(quiet_left, deadline - now))
-                else:
-                    self._changed.wait(deadline - now)
+                    if self._waiting[0] is not me or self._acking:
+                        timeout = deadline - now
+                    else:
+                        timeout = self._last_arrival + self.quiet - now
+                    self._changed.wait(max(0.001, timeout))
+            finally:
+                self._waiting.remove(me)
+                self._changed.notify_all()  # the next in line may go
         return self.clock() - started
+
+    def _quiet_at(self, now: float) -> bool:
+        return self._acking == 0 and now >= self._last_arrival + self.quiet
 
 
 #: This process's requests (the HTTP worker counts them, the work pool waits on them).

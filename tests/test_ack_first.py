@@ -137,3 +137,29 @@ def test_work_run_inline_at_shutdown_does_not_wait_for_its_own_request(tmp_path:
     deps.run_later("test", done.set)
     assert done.is_set()
     assert time.monotonic() - started < 1.0
+
+
+def test_waiting_jobs_leave_in_the_order_they_came() -> None:
+    """Answers go out in the order their requests were acked, not in a stampede."""
+    acks = AckFirst(max_wait=5.0, quiet=0.0)
+    acks.arrived()
+    left: list[int] = []
+    lock = threading.Lock()
+
+    def job(n: int) -> None:
+        acks.wait_for_acks()
+        with lock:
+            left.append(n)
+
+    threads = []
+    for n in range(8):
+        thread = threading.Thread(target=job, args=(n,))
+        thread.start()
+        threads.append(thread)
+        deadline = time.monotonic() + 2
+        while len(acks._waiting) < n + 1 and time.monotonic() < deadline:
+            time.sleep(0.002)  # line them up one after another
+    acks.acked()
+    for thread in threads:
+        thread.join(5)
+    assert left == list(range(8))
