@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from bot_fixtures import shared_coach
-from fake_slack import BOT_ID, BOT_USER_ID
+from bot_fixtures import make_settings, shared_coach
+from fake_slack import BOT_ID, BOT_USER_ID, FakeSlack
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
@@ -147,6 +150,28 @@ def one_thread_deps(settings: Settings, coach: Any = None) -> Deps:
         coach_wait_seconds=5.0,
         work_threads=1,
     )
+
+
+@contextmanager
+def deps_builder(
+    slack: FakeSlack, data_dir: Path, **defaults: Any
+) -> Iterator[Callable[..., Deps]]:
+    """Builds :func:`one_thread_deps` on ``slack``'s settings (``defaults`` then each call's
+    overrides); the fake's records start empty and every ``Deps`` built is closed afterwards."""
+    slack.reset()
+    built: list[Deps] = []
+
+    def build(coach: Any = None, **overrides: Any) -> Deps:
+        settings = make_settings(slack, data_dir, **{**defaults, **overrides})
+        deps = one_thread_deps(settings, coach)
+        built.append(deps)
+        return deps
+
+    try:
+        yield build
+    finally:
+        for deps in built:
+            deps.close()
 
 
 def drain(deps: Deps) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_fixtures import BOT_TOKEN, DM_CHANNEL, USER, make_settings, shared_coach
+from bot_fixtures import BOT_TOKEN, DM_CHANNEL, USER, shared_coach
 from fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlack
-from listener_fakes import RecordingAck, RecordingClient, drain, one_thread_deps
+from listener_fakes import RecordingAck, RecordingClient, deps_builder, drain
 from slack_bolt import BoltContext
 from slack_bolt.context.set_status import SetStatus
 from slack_bolt.context.set_suggested_prompts import SetSuggestedPrompts
@@ -43,17 +43,8 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def make_deps(tmp_path: Path, slack: FakeSlack) -> Iterator[Callable[..., Deps]]:
-    built: list[Deps] = []
-
-    def build(coach: Any = None) -> Deps:
-        settings = make_settings(slack, tmp_path)
-        deps = one_thread_deps(settings, coach)
-        built.append(deps)
-        return deps
-
-    yield build
-    for deps in built:
-        deps.close()
+    with deps_builder(slack, tmp_path) as build:
+        yield build
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_fixtures import BOT_TOKEN, CHANNEL, DM_CHANNEL, USER, make_settings, shared_coach
+from bot_fixtures import BOT_TOKEN, CHANNEL, DM_CHANNEL, USER, shared_coach
 from fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, Call, FakeSlack
-from listener_fakes import RecordingAck, RecordingClient, drain, one_thread_deps
+from listener_fakes import RecordingAck, RecordingClient, deps_builder, drain
 from slack_bolt import BoltContext
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.oauth.installation_store import Installation
@@ -70,18 +70,8 @@ def slack() -> Iterator[FakeSlack]:
 @pytest.fixture
 def make_deps(tmp_path: Path, slack: FakeSlack) -> Iterator[Callable[..., Deps]]:
     """``Deps`` as ``bot_fixtures.build_deps`` builds them, with a one-thread work pool."""
-    slack.reset()
-    built: list[Deps] = []
-
-    def build(coach: Any = None, **overrides: Any) -> Deps:
-        settings = make_settings(slack, tmp_path, **overrides)
-        deps = one_thread_deps(settings, coach)
-        built.append(deps)
-        return deps
-
-    yield build
-    for deps in built:
-        deps.close()
+    with deps_builder(slack, tmp_path) as build:
+        yield build
 
 
 @pytest.fixture
