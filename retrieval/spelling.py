@@ -5,7 +5,9 @@ gone; "cust" and "mgr" are not words at all. Before encoding, each word is mende
 is neither a known word (the model's own vocabulary of whole words, or the corpus's) nor
 too short to judge:
 
-* support-floor shorthand is expanded ("cust" → "customer", "w/" → "with");
+* support-floor and texting shorthand is expanded ("cust" → "customer", "w/" → "with",
+  "thru" → "through"), and contractions typed without their apostrophe are written with it
+  ("dont" → "don't");
 * an unknown word of five letters or more becomes the corpus word nearest to it (one
   edit for words under eight letters, two for longer ones; a swap of two letters is one
   edit), the most frequent on a tie. Only corpus words are candidates, so a correction can
@@ -60,9 +62,51 @@ SHORTHAND = {
     "ur": "your",
     "idk": "I don't know",
     "tho": "though",
+    # Everyday texting shorthand.
+    "w": "with",
+    "wat": "what",
+    "wht": "what",
+    "thru": "through",
+    "diff": "different",
+    "cuz": "because",
+    "coz": "because",
+    "bcuz": "because",
+    "becuz": "because",
+    "bcos": "because",
+    "rly": "really",
+    "prolly": "probably",
+    "tmr": "tomorrow",
+    "tomoro": "tomorrow",
+    "yday": "yesterday",
+    "txt": "text",
+    "pw": "password",
+    "pwd": "password",
+    "sry": "sorry",
+    "smth": "something",
+    "sth": "something",
+    "ty": "thank you",
+    "np": "no problem",
+    "1st": "first",
+    "2nd": "second",
+    "3rd": "third",
+    "4th": "fourth",
 }
 
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*(?:/[A-Za-z]?)?|[A-Za-z]\d")
+#: Contractions typed without their apostrophe ("dont", "im") are read as written with it,
+#: so the typed message reads like its clean twin; unmended, "arent" was one edit from
+#: "agent". "wont" is a word in the dictionary, but not on a support floor; "its", "were",
+#: "ill", "well", "id" and "lets" are everyday words and stay as typed.
+CONTRACTIONS = {
+    word.replace("'", "").lower(): word
+    for word in (
+        "don't didn't doesn't can't won't isn't aren't wasn't weren't haven't hasn't hadn't "
+        "couldn't shouldn't wouldn't mustn't ain't I'm I've you're you've you'll they're "
+        "they've they'll they'd she's he's that's what's there's here's where's who's how's "
+        "it'll we've would've could've should've y'all"
+    ).split()
+}
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*(?:/[A-Za-z]?)?|[A-Za-z]\d|\b[1-4](?:st|nd|rd|th)\b")
 MIN_LENGTH = 5
 LONG_WORD = 8
 #: Longer "words" are never mended: no real word is that long, and the deletions of a
@@ -136,6 +180,9 @@ class Speller:
             lower = token.lower().replace("’", "'")
             if lower in SHORTHAND:
                 return SHORTHAND[lower]
+            if lower in CONTRACTIONS:
+                written = CONTRACTIONS[lower]
+                return written[0].upper() + written[1:] if token[0].isupper() else written
             if (
                 "/" in token
                 or "'" in lower

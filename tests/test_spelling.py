@@ -64,3 +64,27 @@ def test_short_or_far_words_are_not_guessed() -> None:
     speller = Speller(CORPUS)
     assert speller.mend("the cat sat") == "the cat sat"  # too short to judge
     assert speller.mend("zzzzzzzzzz") == "zzzzzzzzzz"  # nothing near enough
+
+
+def test_contractions_typed_without_apostrophes_read_like_their_clean_twin() -> None:
+    speller = Speller([*CORPUS, "The agent on shift"])
+    assert speller.mend("Im sure they arent, dont worry") == "I'm sure they aren't, don't worry"
+    assert speller.mend("Whats next? shes off and theyre gone") == (
+        "What's next? she's off and they're gone"
+    )
+    # one edit from "agent", but meant as "aren't": never mended towards the corpus word
+    assert speller.mend("arent") == "aren't"
+
+
+def test_words_that_are_also_contractions_stay_as_typed() -> None:
+    speller = Speller(CORPUS)
+    text = "its well were ill lets id"
+    assert speller.mend(text) == text
+
+
+def test_texting_shorthand_is_expanded() -> None:
+    speller = Speller(CORPUS)
+    assert speller.mend("2nd time thru, w no notes, wat do i do") == (
+        "second time through, with no notes, what do i do"
+    )
+    assert speller.mend("order 22nd and 2ndary") == "order 22nd and 2ndary"  # not ordinals
