@@ -5,15 +5,15 @@ migrates it; text is redacted (:func:`bot.privacy.redact`) before it is stored.
 """
 
 from bot.storage.errors import StorageError, UnknownRecord
-from bot.storage.store import (
+from bot.storage.records import (
     SURFACES,
     FeedbackRow,
     LeadRequest,
     LearnedRow,
     QueryRow,
-    Store,
     WeeklyRow,
 )
+from bot.storage.store import Store
 
 __all__ = [
     "SURFACES",
