@@ -48,6 +48,13 @@ def test_ask_prints_a_readable_answer(shared_tmp: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Source:" in result.stdout
     assert "confidence" in result.stdout
+    others = [
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith(("Also relevant:", "Might also help:"))
+    ]
+    # the other tips by title; no ranking score that reads like a second confidence
+    assert len(others) == 1 and "(" not in others[0], result.stdout
 
 
 def test_ask_json_schema(shared_tmp: Path) -> None:

@@ -83,5 +83,7 @@ def render_answer(answer: Answer, console: Console) -> None:
     console.print(f"[dim]confidence {answer.confidence:.2f}[/dim]")
     if len(answer.tips) > 1:
         label = "Might also help" if answer.tier == "unsure" else "Also relevant"
-        others = ", ".join(f"{escape(tip.title)} ({tip.score:.2f})" for tip in answer.tips[1:])
+        # Titles only: a ranking score beside the card's confidence read as a rival
+        # confidence ("Also relevant: X (0.88)" under "confidence 0.73"); --json has both.
+        others = ", ".join(escape(tip.title) for tip in answer.tips[1:])
         console.print(f"[dim]{label}: {others}[/dim]")
