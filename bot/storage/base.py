@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -67,6 +67,21 @@ class StoreBase:
                 return conn.execute(stmt).rowcount == 1
         except IntegrityError:  # dialects without ON CONFLICT
             return False
+
+    def _rows_between(
+        self, table: Any, start: datetime, end: datetime, team_id: str | None
+    ) -> list[Any]:
+        """Rows of ``table`` with ``start <= created_at < end``, oldest first; of one
+        workspace when ``team_id`` is given (an admin sees only their own reps' text)."""
+        stmt = (
+            select(table)
+            .where(table.c.created_at >= as_utc(start), table.c.created_at < as_utc(end))
+            .order_by(table.c.created_at, table.c.id)
+        )
+        if team_id is not None:
+            stmt = stmt.where(table.c.team_id == team_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt))
 
     # -- retention ----------------------------------------------------------------------
 

@@ -181,15 +181,7 @@ class Feedback(StoreBase):
         self, start: datetime, end: datetime, *, team_id: str | None = None
     ) -> list[FeedbackRow]:
         """Every feedback with ``start <= created_at < end``, oldest first (for reports)."""
-        stmt = (
-            select(feedback)
-            .where(feedback.c.created_at >= as_utc(start), feedback.c.created_at < as_utc(end))
-            .order_by(feedback.c.created_at, feedback.c.id)
-        )
-        if team_id is not None:
-            stmt = stmt.where(feedback.c.team_id == team_id)
-        with self.engine.connect() as conn:
-            return [feedback_row(row) for row in conn.execute(stmt)]
+        return [feedback_row(row) for row in self._rows_between(feedback, start, end, team_id)]
 
     # -- learned situations --------------------------------------------------------------
 

@@ -122,15 +122,7 @@ class QueryLog(StoreBase):
 
         ``team_id`` limits it to one workspace (an admin sees only their own reps' text).
         """
-        stmt = (
-            select(query_log)
-            .where(query_log.c.created_at >= as_utc(start), query_log.c.created_at < as_utc(end))
-            .order_by(query_log.c.created_at, query_log.c.id)
-        )
-        if team_id is not None:
-            stmt = stmt.where(query_log.c.team_id == team_id)
-        with self.engine.connect() as conn:
-            return [query_row(row) for row in conn.execute(stmt)]
+        return [query_row(row) for row in self._rows_between(query_log, start, end, team_id)]
 
     def lookups_per_tip(
         self, since: datetime, until: datetime | None = None, *, team_id: str | None = None
