@@ -85,7 +85,6 @@ SHORTHAND = {
     "smth": "something",
     "sth": "something",
     "ty": "thank you",
-    "np": "no problem",
     "1st": "first",
     "2nd": "second",
     "3rd": "third",
@@ -178,9 +177,11 @@ class Speller:
         def fix(match: re.Match[str]) -> str:
             token = match.group(0)
             lower = token.lower().replace("’", "'")
+            if len(token) == 1 and (token.isupper() or text.startswith("-", match.end())):
+                return token  # "W-2", "u-turn", "Building W": not "with", "you"
             if lower in SHORTHAND:
                 return SHORTHAND[lower]
-            if lower in CONTRACTIONS:
+            if lower in CONTRACTIONS and not token.isupper():  # "IM" is an instant message
                 written = CONTRACTIONS[lower]
                 return written[0].upper() + written[1:] if token[0].isupper() else written
             if (

@@ -88,3 +88,10 @@ def test_texting_shorthand_is_expanded() -> None:
         "second time through, with no notes, what do i do"
     )
     assert speller.mend("order 22nd and 2ndary") == "order 22nd and 2ndary"  # not ordinals
+
+
+def test_letters_and_capitals_that_are_not_shorthand_stay_as_typed() -> None:
+    speller = Speller(CORPUS)
+    assert speller.mend("her W-2 from Building W, a u-turn") == "her W-2 from Building W, a u-turn"
+    assert speller.mend("call u back w the form") == "call you back with the form"
+    assert speller.mend("reply by IM") == "reply by IM"  # an instant message, not "I'm"
