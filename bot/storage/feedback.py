@@ -288,32 +288,23 @@ class Feedback(StoreBase):
             conn.execute(delete(lead_requests).where(lead_requests.c.id == int(request_id)))
 
     def lead_request(self, request_id: int) -> LeadRequest | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(lead_requests).where(lead_requests.c.id == int(request_id))
-            ).first()
-        return record_as(LeadRequest, row) if row is not None else None
+        return self._first_lead_request(lead_requests.c.id == int(request_id))
 
     def lead_request_for_thread(self, channel: str, ts: str) -> LeadRequest | None:
         """The question a thread in the leads channel is about (None: not one of ours)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(lead_requests)
-                .where(lead_requests.c.channel == channel, lead_requests.c.ts == ts)
-                .limit(1)
-            ).first()
-        return record_as(LeadRequest, row) if row is not None else None
+        return self._first_lead_request(
+            lead_requests.c.channel == channel, lead_requests.c.ts == ts
+        )
 
     def lead_request_for_query(self, query_id: int, user_id: str) -> LeadRequest | None:
         """This rep already asked the leads about this answer (a second click asks nothing)."""
+        return self._first_lead_request(
+            lead_requests.c.query_id == int(query_id),
+            lead_requests.c.user_id == user_id,
+            lead_requests.c.ts.is_not(None),
+        )
+
+    def _first_lead_request(self, *conditions: Any) -> LeadRequest | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(lead_requests)
-                .where(
-                    lead_requests.c.query_id == int(query_id),
-                    lead_requests.c.user_id == user_id,
-                    lead_requests.c.ts.is_not(None),
-                )
-                .limit(1)
-            ).first()
+            row = conn.execute(select(lead_requests).where(*conditions).limit(1)).first()
         return record_as(LeadRequest, row) if row is not None else None

@@ -180,19 +180,6 @@ def record_as(kind: type[R], row: Any) -> R:
     return kind(**{item.name: getattr(row, item.name) for item in fields(kind)})  # type: ignore[call-arg]
 
 
-def weekly_row(row: Any) -> WeeklyRow:
-    return WeeklyRow(
-        channel=row.channel,
-        week_key=row.week_key,
-        tip_id=row.tip_id,
-        owner=row.owner,
-        status=row.status,
-        claimed_at=row.claimed_at,
-        posted_at=row.posted_at,
-        ts=row.ts,
-    )
-
-
 def tier_of(answer: Answer | None) -> str | None:
     """How the lookup was answered; an off-topic decline is kept apart from a content gap."""
     if answer is None:

@@ -22,7 +22,7 @@ from bot.storage.records import (
     PendingDelivery,
     WeeklyRow,
     as_utc,
-    weekly_row,
+    record_as,
 )
 from bot.storage.schema import (
     answered_threads,
@@ -144,7 +144,7 @@ class SlackState(StoreBase):
             .order_by(weekly_posts.c.week_key)
         )
         with self.engine.connect() as conn:
-            return [weekly_row(row) for row in conn.execute(stmt)]
+            return [record_as(WeeklyRow, row) for row in conn.execute(stmt)]
 
     # -- threads the bot answered in -----------------------------------------------------
 
