@@ -46,13 +46,22 @@ def thread_started(bot: BotHarness, thread_ts: str) -> dict[str, Any]:
     }
 
 
-def log_lookup(bot: BotHarness, text: str, *, team_id: str = TEAM_ID) -> None:
+def log_lookup(
+    bot: BotHarness,
+    text: str,
+    *,
+    team_id: str = TEAM_ID,
+    user: str = USER,
+    tip_id: str = "when-they-want-the-supervisor",
+) -> None:
+    """One lookup of ``text`` by ``user``, answered with ``tip_id`` (asked as its first situation)."""
+    [tip] = [t for t in shared_coach().tips() if t.id == tip_id]
     bot.deps.store.log_query(
         team_id=team_id,
-        user_id=USER,
+        user_id=user,
         surface="dm",
         text=text,
-        answer=shared_coach().answer(SUPERVISOR),
+        answer=shared_coach().answer(tip.situations[0]),
         latency_ms=1.0,
         now=datetime.now(UTC) - timedelta(hours=2),
     )
@@ -70,15 +79,23 @@ def action_ids(call: Call) -> list[str]:
 
 
 def test_a_new_thread_gets_the_greeting_and_this_workspaces_situations(bot: BotHarness) -> None:
-    for text, times in [
-        ("customer wants the manager right now", 3),
-        ("caller wants a refund for a late order", 2),
-        ("customer asks why the price went up", 1),
-    ]:
-        for _ in range(times):
-            log_lookup(bot, text)
-    for _ in range(9):
-        log_lookup(bot, "another workspace's secret situation", team_id="T0OTHER")
+    """Rep A's words (a customer's name in them) never become rep B's prompts: three people
+    asked about each of three tips, and each is offered in the tip's own words."""
+    asked = [
+        "look-for-a-stop-sign",
+        "dont-create-the-second-complaint",
+        "when-they-want-the-supervisor",
+    ]
+    for people, tip_id in enumerate(asked, start=3):
+        for rep in range(people):
+            log_lookup(
+                bot,
+                f"Hi, this is Priya Raman about order 5521 ({rep})",
+                user=f"U0R{rep}",
+                tip_id=tip_id,
+            )
+    for rep in range(9):
+        log_lookup(bot, "another workspace's secret situation", team_id="T0OTHER", user=f"U0O{rep}")
     response = bot.post_event(thread_started(bot, "1700000600.000100"))
     assert response.status == 200
     [greeting] = bot.slack.wait_for("chat.postMessage")
@@ -88,18 +105,20 @@ def test_a_new_thread_gets_the_greeting_and_this_workspaces_situations(bot: BotH
     [call] = bot.slack.wait_for("assistant.threads.setSuggestedPrompts")
     assert call.body["channel_id"] == DM_CHANNEL and call.body["thread_ts"] == "1700000600.000100"
     assert call.body["title"] == assistant.WEEK_TITLE
+    tips = {t.id: t for t in shared_coach().tips()}
     assert prompts(call) == [
-        "Customer wants the manager right now",
-        "Caller wants a refund for a late order",
-        "Customer asks why the price went up",
+        assistant.prompt_for(assistant.situation_line(tips[tip_id])).message
+        for tip_id in reversed(asked)
     ]
+    assert "Priya" not in json.dumps(call.body) and "secret" not in json.dumps(call.body)
     assert call.token == "xoxb-1234-5678-testtoken"
 
 
 def test_a_new_thread_in_a_quiet_workspace_gets_the_common_situations(bot: BotHarness) -> None:
-    log_lookup(bot, "customer wants the manager right now")
-    for _ in range(3):
-        log_lookup(bot, "another workspace's secret situation", team_id="T0OTHER")
+    for _ in range(5):  # one person, however often, is not "most asked"
+        log_lookup(bot, "customer wants the manager right now")
+    for rep in range(3):
+        log_lookup(bot, "another workspace's secret situation", team_id="T0OTHER", user=f"U0O{rep}")
     bot.post_event(thread_started(bot, "1700000600.000200"))
     [call] = bot.slack.wait_for("assistant.threads.setSuggestedPrompts")
     assert call.body["title"] == assistant.COMMON_TITLE

@@ -117,22 +117,30 @@ def log(
     text: str,
     *,
     team_id: str = TEAM_ID,
+    user: str = USER,
     days_ago: float = 1,
     answered: bool = True,
     surface: str = "dm",
+    asked: str = SUPERVISOR,
 ) -> None:
-    """One lookup in the query log, answered (the supervisor answer) or declined."""
-    answer: Answer = shared_coach().answer(SUPERVISOR if answered else "how do I reset my VPN")
+    """One lookup of ``text`` in the query log, answered as ``asked`` is, or declined."""
+    answer: Answer = shared_coach().answer(asked if answered else "how do I reset my VPN")
     assert answer.answered is answered
     deps.store.log_query(
         team_id=team_id,
-        user_id=USER,
+        user_id=user,
         surface=surface,
         text=text,
         answer=answer,
         latency_ms=1.0,
         now=datetime.now(UTC) - timedelta(days=days_ago),
     )
+
+
+def situation(tip_id: str) -> str:
+    """A tip's own first situation line: the hashing coach answers it with that tip."""
+    [tip] = [t for t in shared_coach().tips() if t.id == tip_id]
+    return tip.situations[0]
 
 
 def surfaces(deps: Deps) -> list[str]:
@@ -190,40 +198,58 @@ def test_a_new_thread_gets_a_greeting_then_the_common_situations(
     assert messages == list(assistant.COMMON_SITUATIONS)
 
 
-def test_prompts_are_this_weeks_most_asked_situations_in_this_workspace_only(
+WEEK_TIPS = (
+    "when-they-want-the-supervisor",
+    "dont-create-the-second-complaint",
+    "look-for-a-stop-sign",
+)
+
+
+def test_prompts_are_situations_many_people_asked_in_the_tips_own_words(
     deps: Deps, client: RecordingClient
 ) -> None:
-    for _ in range(3):
-        log(deps, "customer wants the manager right now")
-    for _ in range(2):  # the same situation: merged, 5 in all, so it outranks the refund's 4
-        log(deps, "The customer wants the manager right now!")
-    for _ in range(4):
-        log(deps, "caller wants a refund for a late order")
-    log(deps, "customer asks why the price went up")
-    log(deps, "customer is yelling about shipping")
-    log(deps, "customer wants a call back at 3pm")  # 5th: Slack shows four
-    for _ in range(5):
-        log(deps, "customer jane.doe@example.com wants a refund")  # one customer, not a situation
-        log(deps, "secret roadmap question", team_id=OTHER_TEAM)  # another workspace
-        log(deps, "customer asked last month", days_ago=10)  # not this week
-        log(deps, "how do I reset my VPN", answered=False)  # no tip for it
-        log(deps, "customer wants the manager", surface="button")  # "Next best tip" re-asks
+    """Rep A's questions never reach rep B: a tip is offered only when three different people
+    were answered with it this week, and only as the tip's own situation line."""
+    private = "Hi, this is Priya Raman, my refund for order 5521 is late"
+    for n, tip_id in enumerate(WEEK_TIPS):
+        for asker in range(3 + n):  # 3, 4 and 5 people
+            log(deps, f"{private} ({asker})", user=f"U0REP{asker}", asked=situation(tip_id))
+    for _ in range(9):  # one person asking often is still one person
+        log(deps, private, user="U0ONE", asked=situation("highlight-the-hidden-value"))
+    for asker in range(5):
+        log(deps, private, user=f"U0X{asker}", team_id=OTHER_TEAM)  # another workspace
+        log(deps, private, user=f"U0Y{asker}", days_ago=10)  # not this week
+        log(deps, private, user=f"U0Z{asker}", surface="button")  # "Next best tip" re-asks
+        log(deps, "how do I reset my VPN", user=f"U0V{asker}", answered=False)
     start_thread(deps, client)
     title, messages = prompts_set(client)
     assert title == assistant.WEEK_TITLE
-    assert messages[:2] == [
-        "Customer wants the manager right now",
-        "Caller wants a refund for a late order",
+    by_tip = {t.id: assistant.situation_line(t) for t in shared_coach().tips()}
+    assert messages == [
+        assistant.prompt_for(by_tip[tip_id]).message for tip_id in reversed(WEEK_TIPS)
     ]
-    assert len(messages) == assistant.MAX_PROMPTS
-    assert set(messages[2:]) <= {
-        "Customer asks why the price went up",
-        "Customer is yelling about shipping",
-        "Customer wants a call back at 3pm",
-    }
-    shown = " ".join(messages)
-    for hidden in ("secret roadmap", "last month", "VPN", "[email]", "jane.doe"):
-        assert hidden not in shown
+    shown = " ".join(messages).lower()
+    for private_word in ("priya", "raman", "5521", "vpn", "order"):
+        assert private_word not in shown
+
+
+def test_a_tip_fewer_than_three_people_asked_is_not_offered(
+    deps: Deps, client: RecordingClient
+) -> None:
+    for tip_id in WEEK_TIPS[:2]:
+        for asker in range(3):
+            log(deps, "customer wants the manager", user=f"U0REP{asker}", asked=situation(tip_id))
+    for asker in range(2):  # two people: not enough to share
+        log(deps, "customer wants the manager", user=f"U0REP{asker}", asked=situation(WEEK_TIPS[2]))
+    assert {
+        a.tip_id
+        for a in deps.store.asked_tips(
+            team_id=TEAM_ID, since=datetime.now(UTC) - timedelta(days=7), min_askers=3
+        )
+    } == set(WEEK_TIPS[:2])
+    start_thread(deps, client)
+    title, messages = prompts_set(client)  # two tips are fewer than three prompts
+    assert title == assistant.COMMON_TITLE and messages == list(assistant.COMMON_SITUATIONS)
 
 
 def test_fewer_than_three_of_this_weeks_situations_fall_back_to_the_common_ones(
@@ -241,7 +267,7 @@ def test_without_a_workspace_the_query_log_is_not_read(
     deps: Deps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     read: list[dict[str, Any]] = []
-    monkeypatch.setattr(deps.store, "frequent_queries", lambda **kw: read.append(kw) or [])
+    monkeypatch.setattr(deps.store, "asked_tips", lambda **kw: read.append(kw) or [])
     title, prompts = assistant.suggested_prompts(deps, None)
     assert title == assistant.COMMON_TITLE and prompts == list(assistant.COMMON_PROMPTS)
     assert read == []
@@ -253,10 +279,10 @@ def test_without_a_workspace_the_query_log_is_not_read(
 def test_a_database_problem_only_costs_the_weeks_list(
     deps: Deps, client: RecordingClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(**_: Any) -> list[tuple[str, int]]:
+    def broken(**_: Any) -> list[Any]:
         raise RuntimeError("database is away")
 
-    monkeypatch.setattr(deps.store, "frequent_queries", broken)
+    monkeypatch.setattr(deps.store, "asked_tips", broken)
     start_thread(deps, client)
     assert client.calls("chat_postMessage")  # the greeting still came
     title, messages = prompts_set(client)

@@ -25,7 +25,6 @@ from bot import render
 from bot.delivery import ReplyTarget, deliver
 from bot.deps import Deps
 from bot.listeners.common import (
-    HELP_WORDS,
     answer_after_ack,
     answer_event,
     claim_event_once,
@@ -33,9 +32,10 @@ from bot.listeners.common import (
 )
 from bot.listeners.dm import is_rep_message
 from bot.logs import log_fields
-from bot.privacy import ADDRESS, CARD, CVV, DOB, EMAIL, NAME, NUMBER, ORDER_ID, PHONE, redact
+from bot.privacy import redact
 from bot.render.text import shorten
 from bot.slack_text import plain_text
+from retrieval.models import Tip
 
 STATUS = "is looking for the right tip…"
 #: Slack shows at most four suggested prompts.
@@ -44,8 +44,8 @@ MAX_PROMPTS = 4
 MIN_WEEK_PROMPTS = 3
 #: The period "this week's most asked" covers.
 WEEK = timedelta(days=7)
-#: How many distinct texts are read from the query log before merging near-duplicates.
-CANDIDATES = 50
+#: A situation is offered to others only when at least this many people asked it.
+MIN_ASKERS = 3
 MAX_PROMPT_TITLE = 60
 MAX_PROMPT_MESSAGE = 300
 MAX_THREAD_TITLE = 60
@@ -59,9 +59,6 @@ COMMON_SITUATIONS = (
     "I have to say no to what the customer asked for",
     "Customer says we made a mistake on their bill",
 )
-
-#: Redaction placeholders: a prompt holding one is about one customer, not a situation.
-_PLACEHOLDERS = (EMAIL, PHONE, CARD, NUMBER, NAME, ADDRESS, CVV, DOB, ORDER_ID)
 
 
 @dataclass(frozen=True)
@@ -92,24 +89,29 @@ COMMON_PROMPTS = tuple(prompt_for(text) for text in COMMON_SITUATIONS)
 
 
 def week_prompts(deps: Deps, team_id: str, now: datetime) -> list[Prompt]:
-    """This workspace's most asked situations of the last 7 days, near-duplicates merged
-    the way the gap report merges them (its most used wording kept). Only answered
-    lookups (a prompt should lead to a tip) without a customer's redacted details."""
-    from bot.report.aggregate import normalise  # on use: the package loads the report CLI
+    """This workspace's most asked situations of the last 7 days, in nobody's words.
 
-    rows = deps.store.frequent_queries(team_id=team_id, since=now - WEEK, limit=CANDIDATES)
-    merged: dict[str, list[Any]] = {}  # normalised key -> [wording, count], most asked first
-    for text, count in rows:
-        wording = markup_free(text)
-        if not wording or wording.lower() in HELP_WORDS or any(p in text for p in _PLACEHOLDERS):
-            continue
-        key = normalise(wording) or wording.lower()
-        if key in merged:
-            merged[key][1] += count
-        else:
-            merged[key] = [wording, count]
-    ranked = sorted(merged.values(), key=lambda item: -item[1])  # stable: ties keep SQL order
-    return [prompt_for(wording) for wording, _ in ranked[:MAX_PROMPTS]]
+    A tip counts only when at least :data:`MIN_ASKERS` different people were answered with
+    it this week, and it is offered as one of the tip's own situation lines, never as what
+    a rep typed: one rep's question, or a customer's name in it, must not reach another.
+    """
+    asked = deps.store.asked_tips(
+        team_id=team_id, since=now - WEEK, min_askers=MIN_ASKERS, limit=MAX_PROMPTS * 2
+    )
+    if len(asked) < MIN_WEEK_PROMPTS:  # not worth loading the tips
+        return []
+    tips = {tip.id: tip for tip in deps.coach.get(0).tips()}
+    lines = (situation_line(tips.get(item.tip_id)) for item in asked)
+    return [prompt_for(line) for line in lines if line][:MAX_PROMPTS]
+
+
+def situation_line(tip: Tip | None) -> str:
+    """The tip's first situation short enough for a button (else its first): a rep's
+    situation in the tip's own words. "" for a tip no longer in the index or without any."""
+    if tip is None or not tip.situations:
+        return ""
+    fitting = [line for line in tip.situations if len(line) <= MAX_PROMPT_TITLE]
+    return (fitting or list(tip.situations))[0]
 
 
 def suggested_prompts(
@@ -123,7 +125,7 @@ def suggested_prompts(
     if team_id:
         try:
             prompts = week_prompts(deps, team_id, now or datetime.now(UTC))
-        except Exception as exc:
+        except Exception as exc:  # database or coach away: the common list still helps
             deps.logger.warning(
                 "assistant: this week's situations unavailable",
                 extra=log_fields(error_type=type(exc).__name__, team_id=team_id),

@@ -7,6 +7,7 @@ migrates it; text is redacted (:func:`bot.privacy.redact`) before it is stored.
 from bot.storage.errors import StorageError, UnknownRecord
 from bot.storage.records import (
     SURFACES,
+    AskedTip,
     FeedbackRow,
     LeadRequest,
     LearnedRow,
@@ -17,6 +18,7 @@ from bot.storage.store import Store
 
 __all__ = [
     "SURFACES",
+    "AskedTip",
     "FeedbackRow",
     "LeadRequest",
     "LearnedRow",

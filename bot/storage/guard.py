@@ -185,8 +185,8 @@ class GuardedStore:
             self._call("answered_thread", lambda s: s.answered_thread(team_id, channel, thread_ts))
         )
 
-    def frequent_queries(self, **kwargs: Any) -> list[tuple[str, int]]:
-        return list(self._call("frequent_queries", lambda s: s.frequent_queries(**kwargs)))
+    def asked_tips(self, **kwargs: Any) -> list[Any]:
+        return list(self._call("asked_tips", lambda s: s.asked_tips(**kwargs)))
 
     # Answers waiting for Slack (bot.redelivery): same deadlines, no write-behind (the
     # redelivery thread keeps them in memory meanwhile).

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import distinct, func, insert, select
 
 from bot.privacy import redact, redact_optional
 from bot.storage.base import StoreBase
@@ -17,6 +17,7 @@ from bot.storage.records import (
     MAX_TEXT,
     PURGE_EVERY,
     SURFACES,
+    AskedTip,
     QueryRow,
     as_utc,
     clip,
@@ -143,29 +144,36 @@ class QueryLog(StoreBase):
         with self.engine.connect() as conn:
             return {tip: int(count) for tip, count in conn.execute(stmt)}
 
-    def frequent_queries(
-        self, *, team_id: str, since: datetime, limit: int = 50
-    ) -> list[tuple[str, int]]:
-        """One workspace's most asked situations since ``since`` as (redacted text, count),
-        most often first: answered lookups only, "Next best tip" re-asks not counted.
-
-        Grouped in SQL, so the assistant's suggested prompts never load a week of rows.
+    def asked_tips(
+        self, *, team_id: str, since: datetime, min_askers: int, limit: int = 10
+    ) -> list[AskedTip]:
+        """One workspace's tips answered for at least ``min_askers`` distinct people since
+        ``since``, most people first: answered lookups only, "Next best tip" re-asks not
+        counted. Grouped in SQL: a busy week is never loaded into Python.
         """
-        count = func.count().label("n")
+        askers = func.count(distinct(query_log.c.user_id)).label("askers")
+        lookups = func.count().label("lookups")
+        recent = [
+            query_log.c.team_id == team_id,
+            query_log.c.created_at >= as_utc(since),
+            query_log.c.answered.is_(True),
+            query_log.c.surface != "button",
+            query_log.c.tip_id.is_not(None),
+            query_log.c.user_id.is_not(None),
+        ]
         stmt = (
-            select(query_log.c.text, count)
-            .where(
-                query_log.c.team_id == team_id,
-                query_log.c.created_at >= as_utc(since),
-                query_log.c.answered.is_(True),
-                query_log.c.surface != "button",
-            )
-            .group_by(query_log.c.text)
-            .order_by(count.desc(), func.max(query_log.c.created_at).desc(), query_log.c.text)
+            select(query_log.c.tip_id, askers, lookups)
+            .where(*recent)
+            .group_by(query_log.c.tip_id)
+            .having(askers >= max(1, min_askers))
+            .order_by(askers.desc(), lookups.desc(), query_log.c.tip_id)
             .limit(max(0, limit))
         )
         with self.engine.connect() as conn:
-            return [(str(text), int(n)) for text, n in conn.execute(stmt)]
+            return [
+                AskedTip(str(tip_id), int(people), int(n))
+                for tip_id, people, n in conn.execute(stmt)
+            ]
 
     def tip_titles(self, tip_ids: Iterable[str]) -> dict[str, str]:
         """Titles of tips as last seen in the query log (reports run without the corpus)."""

@@ -72,6 +72,16 @@ class QueryRow:
 
 
 @dataclass(frozen=True)
+class AskedTip:
+    """One tip answered for several people in a period: how many people, how many lookups.
+    No rep's text: what one person asked reaches another only as the tip's own words."""
+
+    tip_id: str
+    askers: int
+    lookups: int
+
+
+@dataclass(frozen=True)
 class FeedbackRow:
     """One 👍/👎 on an answer (comment already redacted)."""
 
