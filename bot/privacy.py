@@ -19,6 +19,10 @@ import logging
 import re
 from typing import Any
 
+#: What one person wrote reaches another only as a count or as words at least this many
+#: different people used, never as their text (suggested prompts, reports to admins).
+MIN_ASKERS = 3
+
 EMAIL = "[email]"
 PHONE = "[phone]"
 CARD = "[card]"

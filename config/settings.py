@@ -51,6 +51,7 @@ def base_model_path() -> str:
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 #: A ``COACH_WEEKLY_CHANNELS`` entry: a channel id, optionally qualified by its workspace
 #: (``T0123ABCD:C0456EFGH``) so multi-workspace installs know whose bot token posts there.
+USER_ID_RE = re.compile(r"[UW][A-Z0-9]{2,}")
 WEEKLY_TARGET_RE = re.compile(r"(?:(?P<team>T[A-Z0-9]{2,}):)?(?P<channel>[CGD][A-Z0-9]{2,})")
 
 
@@ -153,6 +154,11 @@ class Settings(BaseSettings):
     admins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("COACH_ADMINS", "admins")
     )
+    #: Team leads' user ids: with the admins, the only people who teach the bot (attach a
+    #: tip, answer a rep's "Ask a lead"). Everyone else's clicks and replies teach nothing.
+    leads: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("COACH_LEADS", "leads")
+    )
     #: Where "Ask a lead" posts a rep's question: a channel id, or T…:C… entries
     #: (comma-separated) with several workspaces. Empty: no "Ask a lead" button.
     leads_channel: Annotated[list[str], NoDecode] = Field(
@@ -207,10 +213,21 @@ class Settings(BaseSettings):
 
     # -- validators -------------------------------------------------------------------
 
-    @field_validator("admins", "weekly_channels", "leads_channel", mode="before")
+    @field_validator("admins", "leads", "weekly_channels", "leads_channel", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> list[str]:
         return _split_csv(value)
+
+    @field_validator("admins", "leads")
+    @classmethod
+    def _user_ids(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not USER_ID_RE.fullmatch(entry):
+                raise ValueError(
+                    f"{entry!r} is not a Slack user id (like U0123ABCD): in Slack, open the "
+                    "person's profile, click ⋮ (More) and choose Copy member ID"
+                )
+        return value
 
     @field_validator("weekly_channels", "leads_channel")
     @classmethod
@@ -380,6 +397,11 @@ class Settings(BaseSettings):
             if match is not None:  # always, after validation
                 targets.append((match["team"], match["channel"]))
         return targets
+
+    def can_teach(self, user_id: str | None) -> bool:
+        """Whether this person's teaching counts: attaching a tip, a 👍 that teaches, a
+        reply relayed to a rep. Only admins and leads; checked where each one acts."""
+        return bool(user_id) and (user_id in self.admins or user_id in self.leads)
 
     def leads_channel_for(self, team_id: str | None) -> str | None:
         """The leads channel of ``team_id``'s workspace: its own T…:C… entry, else a plain

@@ -179,8 +179,10 @@ def test_an_admin_also_sees_the_gap_report(bot: BotHarness) -> None:
     gaps = section(admin_view, "Gap report (last 7 days)")
     assert "4 lookups in the last 7 days, 25% answered (1)." in gaps
     assert "No confident answer for 3" in gaps
-    assert "“Handling Refund Requests”: 3" in gaps
-    assert "&lt;b&gt;bitcoin&lt;/b&gt;" in gaps and "<b>" not in json.dumps(admin_view)
+    assert "“Handling Refund Requests”: 3 by 3 people" in gaps
+    assert "words 3+ people used: bitcoin, customer, refund, want" in gaps
+    assert "refund in" not in json.dumps(admin_view)  # words many used, never a question
+    assert "<b>" not in json.dumps(admin_view)
     assert "coach report" not in texts(admin_view)  # a button, not a shell command
     assert "Send me the 30-day report" in texts(admin_view)
     assert "Gap report (last 7 days)" not in headers(rep_view)

@@ -19,6 +19,8 @@ from config.settings import SettingsError, load_settings
         ("COACH_SLASH_COMMAND", "coach", "slash command"),
         ("SLACK_API_URL", "ftp://x", "http"),
         ("COACH_EMBEDDING_MODEL", "/no/such/model", "directory"),
+        ("COACH_ADMINS", "@sam", "Copy member ID"),
+        ("COACH_LEADS", "U0123ABCD, sam@example.com", "user id"),
     ],
 )
 def test_bad_settings_name_the_variable(
@@ -63,3 +65,17 @@ def test_require_slack_names_missing_settings() -> None:
         settings.require_slack()
     with pytest.raises(SettingsError, match="SLACK_APP_TOKEN"):
         settings.require_slack(socket=True)
+
+
+def test_only_admins_and_leads_teach(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COACH_ADMINS", "U0ADMIN01")
+    monkeypatch.setenv("COACH_LEADS", "U0LEAD001,W0LEAD002")
+    settings = load_settings()
+    assert settings.leads == ["U0LEAD001", "W0LEAD002"]
+    assert [settings.can_teach(u) for u in ("U0ADMIN01", "W0LEAD002", "U0REP0001", None, "")] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]

@@ -45,6 +45,8 @@ SUPERVISOR_TIP = "when-they-want-the-supervisor"
 OTHER_TEAM = "T0OTHER"
 LEADS = "C0LEADS01"
 ADMIN = "U0LEAD0001"
+LEAD = "U0LEAD0002"  # in COACH_LEADS, not an admin
+BYSTANDER = "U0PEER0009"  # neither: a member who happens to see the message
 TRIGGER_ID = "13345224609.738474920.8088930838d88f008e0"
 
 
@@ -57,7 +59,7 @@ def slack() -> Iterator[FakeSlack]:
 @pytest.fixture
 def make_deps(tmp_path: Path, slack: FakeSlack) -> Iterator[Callable[..., Deps]]:
     """``Deps`` with a one-thread work pool (so :func:`drain` waits for the work)."""
-    with deps_builder(slack, tmp_path, admins=ADMIN) as build:
+    with deps_builder(slack, tmp_path, admins=ADMIN, leads=LEAD) as build:
         yield build
 
 
@@ -539,13 +541,125 @@ def test_only_admins_attach_from_a_logged_question(
     assert json.loads(opened.kwargs["view"]["private_metadata"]) == {"query_id": query_id}
 
 
+# -- who may teach: checked where each action acts, not by hiding buttons ------------------------
+
+
+def test_a_member_who_is_no_lead_cannot_attach_a_tip_even_with_a_crafted_submit(
+    deps: Deps, client: RecordingClient, slack: FakeSlack
+) -> None:
+    post, _ = asked_lead(deps, client, slack, DECLINED)
+    attach = button(post.kwargs["blocks"], ACTION_ATTACH_TIP)["value"]  # type: ignore[index]
+    body = click(slack, ACTION_ATTACH_TIP, attach, name="peer", user=BYSTANDER, channel=LEADS)
+    teach.handle_attach_tip(RecordingAck(), body, client, context(user_id=BYSTANDER), deps=deps)
+    drain(deps)
+    assert client.calls("views_open") == []
+    [note] = responses(slack, "peer")
+    assert teach.LEADS_ONLY in note.all_text() and note.body["response_type"] == "ephemeral"
+    view = {"callback_id": ATTACH_MODAL_ID, "private_metadata": json.dumps({"lead_request": 1})}
+    submit = {"team": {"id": TEAM_ID}, "user": {"id": BYSTANDER}}
+    teach.handle_attach_submit(
+        RecordingAck(), submit, submitted(view, DECLINED, EMPATHY_TIP), client, deps=deps
+    )
+    drain(deps)
+    assert deps.store.learned_situations(TEAM_ID) == []  # type: ignore[union-attr]
+    assert len(client.calls("chat_postMessage")) == 1  # the rep was told nothing
+    assert not ask(deps, DECLINED).answer.answered  # reps' answers unchanged
+
+
+def test_a_lead_who_is_not_an_admin_attaches_a_tip(
+    deps: Deps, client: RecordingClient, slack: FakeSlack
+) -> None:
+    post, _ = asked_lead(deps, client, slack, DECLINED)
+    attach = button(post.kwargs["blocks"], ACTION_ATTACH_TIP)["value"]  # type: ignore[index]
+    body = click(slack, ACTION_ATTACH_TIP, attach, user=LEAD, channel=LEADS)
+    teach.handle_attach_tip(RecordingAck(), body, client, context(user_id=LEAD), deps=deps)
+    drain(deps)
+    [opened] = client.calls("views_open")
+    submit = {"team": {"id": TEAM_ID}, "user": {"id": LEAD}}
+    teach.handle_attach_submit(
+        RecordingAck(),
+        submit,
+        submitted(opened.kwargs["view"], DECLINED, EMPATHY_TIP),
+        client,
+        deps=deps,
+    )
+    drain(deps)
+    [row] = deps.store.learned_situations(TEAM_ID)  # type: ignore[union-attr]
+    assert row.created_by == LEAD and row.source == "lead"
+
+
+def test_a_reply_from_someone_who_is_no_lead_is_not_relayed_to_the_rep(
+    deps: Deps, client: RecordingClient, slack: FakeSlack
+) -> None:
+    asked_lead(deps, client, slack, DECLINED)
+    reply = {
+        "type": "message",
+        "channel": LEADS,
+        "channel_type": "channel",
+        "user": BYSTANDER,
+        "text": "just call Sam on 07700 900123",
+        "ts": "1700000200.000009",
+        "thread_ts": "1700000100.000001",
+    }
+    teach.handle_lead_reply(
+        {"event_id": "EvPEER1", "event": reply}, reply, client, context(), deps=deps
+    )
+    drain(deps)
+    assert [c.kwargs["channel"] for c in client.calls("chat_postMessage")] == [LEADS]  # no DM
+    [note] = client.calls("chat_postEphemeral")
+    assert note.kwargs["user"] == BYSTANDER and note.kwargs["thread_ts"] == reply["thread_ts"]
+    assert "Only replies from team leads" in note.kwargs["text"]
+    assert client.calls("reactions_add") == []
+
+
+def test_a_bystander_cannot_send_someone_elses_question_to_the_leads(
+    deps: Deps, client: RecordingClient, slack: FakeSlack
+) -> None:
+    result = ask(deps, DECLINED)  # the rep's card, shared in a channel
+    value = button(result.message.blocks, render.ACTION_ASK_LEAD)["value"]  # type: ignore[index]
+    body = click(slack, render.ACTION_ASK_LEAD, value, name="peer", user=BYSTANDER)
+    teach.handle_ask_lead(RecordingAck(), body, client, context(user_id=BYSTANDER), deps=deps)
+    drain(deps)
+    assert client.calls("chat_postMessage") == []  # nothing posted to the leads
+    [note] = responses(slack, "peer")
+    assert teach.NOT_YOURS in note.all_text() and note.body["response_type"] == "ephemeral"
+    assert deps.store.lead_request_for_query(result.query_id, BYSTANDER) is None
+
+
+def test_a_thumbs_up_teaches_only_a_leads_own_question(
+    deps: Deps, client: RecordingClient, slack: FakeSlack
+) -> None:
+    """A lead voting 👍 on a rep's card is a vote, never the rep's words saved as teaching;
+    a member who is no lead teaches nothing with a 👍 on their own question either."""
+    for voter, asker in ((ADMIN, USER), (BYSTANDER, BYSTANDER)):
+        result = ask(deps, SUPERVISOR, user=asker)
+        value = button(result.message.blocks, render.ACTION_FEEDBACK_UP)["value"]  # type: ignore[index]
+        body = click(slack, render.ACTION_FEEDBACK_UP, value, user=voter)
+        feedback.handle_helpful(RecordingAck(), body, client, context(user_id=voter), deps=deps)
+        drain(deps)
+    assert deps.store.learned_situations(TEAM_ID) == []  # type: ignore[union-attr]
+    own = ask(deps, SUPERVISOR, user=LEAD)
+    value = button(own.message.blocks, render.ACTION_FEEDBACK_UP)["value"]  # type: ignore[index]
+    body = click(slack, render.ACTION_FEEDBACK_UP, value, user=LEAD)
+    feedback.handle_helpful(RecordingAck(), body, client, context(user_id=LEAD), deps=deps)
+    drain(deps)
+    [row] = deps.store.learned_situations(TEAM_ID)  # type: ignore[union-attr]
+    assert row.created_by == LEAD and row.source == "confirmed"
+
+
 # -- App Home -----------------------------------------------------------------------------------
 
 
 def test_admins_see_questions_to_teach_and_remove_learned_situations(
     deps: Deps, client: RecordingClient, slack: FakeSlack
 ) -> None:
-    ask(deps, DECLINED)
+    """Admins see only the questions reps chose to send to the leads: what a rep typed and
+    kept to themselves is never on anyone else's Home tab."""
+    sent = ask(deps, DECLINED).query_id
+    ask(deps, "my customer Dana wants to cancel and I had no tip for it")  # not sent
+    deps.store.add_lead_request(
+        team_id=TEAM_ID, channel="C0LEADS", user_id=USER, text=DECLINED, query_id=sent
+    )
     situation = deps.store.add_learned_situation(  # type: ignore[union-attr]
         team_id=TEAM_ID, tip_id=SUPERVISOR_TIP, text="the boss is asked for", source="cli"
     )

@@ -133,17 +133,18 @@ def show_vote(
 
 
 def confirm_as_lead(deps: Deps, body: dict[str, Any], context: BoltContext) -> bool:
-    """A lead's (an admin's) 👍 teaches the bot: their question becomes a learned situation
-    of that tip for the workspace. True when it did."""
+    """A lead's (or an admin's) 👍 on an answer to their own question teaches the bot: the
+    question becomes a learned situation of that tip for the workspace. True when it did.
+    Anyone else's 👍 is only a vote, and a lead's 👍 never teaches with a rep's words."""
     user_id, team_id = _user(body, context), _team(body, context)
-    if not user_id or user_id not in deps.settings.admins or not team_id:
+    if not deps.settings.can_teach(user_id) or not team_id:
         return False
     try:
         value = clicked(body)
         if value.query_id is None or not value.tip_id:
             return False
         row = deps.store.query_by_id(value.query_id, team_id=team_id)
-        if row is None or not row.text.strip():
+        if row is None or row.user_id != user_id or not row.text.strip():
             return False
         deps.store.add_learned_situation(
             team_id=team_id,

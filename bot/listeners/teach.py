@@ -47,6 +47,18 @@ NOT_ASKED = "Sorry, I couldn't reach your leads just now. Please try again in a 
 ALREADY_ASKED = "You already asked the leads about this; I'll DM you their answer."
 NO_QUESTION = "I can't find that question any more (it may be older than we keep). Ask me again."
 ADMINS_ONLY = "Only admins (COACH_ADMINS) can change what Tip Coach has learned."
+LEADS_ONLY = (
+    "Only team leads and admins can teach Tip Coach (COACH_LEADS, COACH_ADMINS); "
+    "nothing was changed."
+)
+NOT_RELAYED = (
+    "Only replies from team leads (COACH_LEADS) or admins are sent to the rep; "
+    "yours stays here in the thread."
+)
+NOT_YOURS = (
+    "Only the person who asked can send this question to the leads. "
+    "Tell me your own situation and you'll get your own answer (only you will see it)."
+)
 ATTACH_FAILED = "Sorry, I couldn't save that just now. Please try again."
 
 
@@ -93,6 +105,9 @@ def ask_lead(deps: Deps, client: WebClient, where: ReplyTarget, body: dict[str, 
     row = deps.store.query_by_id(query_id, team_id=team_id) if query_id is not None else None
     if row is None or not user_id:
         _tell(deps, client, where, NO_QUESTION, ":warning:")
+        return
+    if row.user_id != user_id:  # a bystander on someone's card in a channel
+        _tell(deps, client, where, NOT_YOURS, ":lock:")
         return
     if deps.store.lead_request_for_query(row.id, user_id) is not None:
         _tell(deps, client, where, ALREADY_ASKED, ":raising_hand:")
@@ -160,6 +175,16 @@ def relay_reply(
     reply = plain_text(event.get("text"), bot_user_id=context.bot_user_id)
     if not reply.strip():
         return
+    if not deps.settings.can_teach(event.get("user")):
+        note = ReplyTarget(
+            channel=channel,
+            user_id=event.get("user"),
+            team_id=request.team_id,
+            thread_ts=thread_ts,
+            ephemeral=True,
+        )
+        _tell(deps, client, note, NOT_RELAYED, ":information_source:")
+        return
     message = lead_reply_message(reply=reply, lead_user_id=event.get("user"), question=request.text)
     rep = ReplyTarget(channel=request.user_id, user_id=request.user_id, team_id=request.team_id)
     deliver(deps, client, rep, message)
@@ -217,6 +242,9 @@ def open_attach(deps: Deps, client: WebClient, body: dict[str, Any], context: Bo
     value = _value(body)
     request_id, query_id = _int(value.get("lead_request")), _int(value.get("query_id"))
     metadata: dict[str, Any]
+    if not deps.settings.can_teach(user_id):
+        _tell(deps, client, _private(reply_target(body, context), body), LEADS_ONLY, ":lock:")
+        return
     if request_id is not None:
         request = deps.store.lead_request(request_id)
         if request is None or (request.team_id and team_id and request.team_id != team_id):
@@ -224,7 +252,7 @@ def open_attach(deps: Deps, client: WebClient, body: dict[str, Any], context: Bo
         question, metadata = request.text, {"lead_request": request.id}
         row = deps.store.query_by_id(request.query_id) if request.query_id is not None else None
         initial = row.nearest_tip_id if row is not None else None
-    elif query_id is not None and user_id in deps.settings.admins:
+    elif query_id is not None:
         row = deps.store.query_by_id(query_id, team_id=team_id)
         if row is None:
             return
@@ -270,11 +298,13 @@ def attach(
     user_id: str | None,
 ) -> int | None:
     """Save the learned situation, then say so where the question came from."""
+    if not deps.settings.can_teach(user_id):  # checked again: a crafted submit is refused too
+        return None
     request_id, query_id = _int(metadata.get("lead_request")), _int(metadata.get("query_id"))
     request = deps.store.lead_request(request_id) if request_id is not None else None
     if request is not None:
         team_id, source = request.team_id or team_id, "lead"
-    elif query_id is not None and user_id in deps.settings.admins:
+    elif query_id is not None:
         source = "home"
     else:
         return None

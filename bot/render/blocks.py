@@ -692,6 +692,10 @@ def feedback_modal(feedback_id: int, *, tip_title: str = "") -> dict[str, Any]:
                 "block_id": FEEDBACK_BLOCK_ID,
                 "optional": True,
                 "label": {"type": "plain_text", "text": "What did you need instead? (optional)"},
+                "hint": {
+                    "type": "plain_text",
+                    "text": "Your team's leads see this note in the bot's report, without your name.",
+                },
                 "element": {
                     "type": "plain_text_input",
                     "action_id": FEEDBACK_INPUT_ID,

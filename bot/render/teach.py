@@ -287,9 +287,9 @@ def _home_header(title: str) -> list[dict[str, Any]]:
 
 def teachable_line(item: TeachableItem) -> str:
     outcome = (
-        "declined"
+        "sent to the leads · no confident answer"
         if item.outcome == "declined"
-        else f":thumbsdown: on _{escape(' '.join(item.outcome.split()))}_"
+        else f"sent to the leads after _{escape(' '.join(item.outcome.split()))}_"
     )
     return f"“{echo(item.text, 200)}”\n{outcome} · {slack_date(item.when)}"
 
@@ -312,9 +312,11 @@ def home_teach_blocks(
     if teachable is None:
         blocks += _sections(":warning: Recent questions can't be shown right now.")
     elif not teachable:
-        blocks += _sections("No declined or :thumbsdown: questions in the last 7 days.")
+        blocks += _sections("No questions sent to the leads in the last 7 days.")
     else:
-        blocks += _sections("*Questions I answered badly* (last 7 days): attach the tip that fits.")
+        blocks += _sections(
+            "*Questions reps sent to the leads* (last 7 days): attach the tip that fits."
+        )
         for item in teachable[:HOME_TEACHABLE]:
             blocks.append(
                 {

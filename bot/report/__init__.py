@@ -1,4 +1,4 @@
-"""The gap report: what reps asked, what the coach could not answer, which tips helped.
+"""The gap report: what reps asked (as counts per tip and words many of them used), what the coach could not answer, which tips helped.
 
 * ``aggregate`` - the data: query-log and feedback rows grouped into a :class:`Report`,
   ``--since`` periods, and the App Home's short :func:`admin_summary`
@@ -19,10 +19,10 @@ from bot.report.aggregate import (
     SurfaceStats,
     admin_summary,
     build_report,
+    by_tip,
     describe_period,
-    group_situations,
-    normalise,
     parse_since,
+    shared_words,
 )
 from bot.report.cli import main
 from bot.report.plot import PlotUnavailable, write_plot
@@ -39,11 +39,11 @@ __all__ = [
     "SurfaceStats",
     "admin_summary",
     "build_report",
+    "by_tip",
     "describe_period",
-    "group_situations",
     "main",
-    "normalise",
     "parse_since",
     "render",
+    "shared_words",
     "write_plot",
 ]

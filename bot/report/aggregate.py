@@ -7,14 +7,15 @@ Nothing here prints or draws, so tests, the CLI (``bot.report.cli``) and the App
 
 from __future__ import annotations
 
-import difflib
 import re
 import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from bot.privacy import MIN_ASKERS
 
 if TYPE_CHECKING:
     from bot.storage import FeedbackRow, QueryRow, Store
@@ -22,13 +23,8 @@ if TYPE_CHECKING:
 
 #: The query log's surface for "Next best tip" clicks (a re-ask, not a new lookup).
 RE_ASK_SURFACE = "button"
-#: How many situations the report lists, and how many examples per gap.
+#: How many tips "top situations" lists.
 TOP_SITUATIONS = 10
-EXAMPLES_PER_GAP = 3
-#: Two normalised situations at least this similar count as the same situation.
-SIMILARITY = 0.85
-#: Fuzzy merging compares a new situation with at most this many groups (keeps it linear).
-MAX_FUZZY_GROUPS = 400
 
 _UNITS = {
     "h": 1 / 24,
@@ -65,102 +61,91 @@ def parse_since(value: str) -> timedelta:
     return timedelta(days=days)
 
 
-# -- grouping near-identical situations ------------------------------------------------
+# -- what many people asked, in nobody's words ------------------------------------------
 
 _STOPWORDS = frozenset(
     """a an the is are was were be been am to of and or for in on at with my our your their his
     her its it this that these those i we you they he she me us them has have had do does did
     can could would should will just so very really about from as by but please hi hello hey
-    what how there here some any get got into out up""".split()
+    what how there here some any get got into out up not no don dont im i'm it's its""".split()
 )
-_MARKUP = re.compile(r"<[@#!][^>]*>")
-_WORD = re.compile(r"\[(?:email|phone|card|number)\]|[^\W_]+", re.UNICODE)
+_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+_PLACEHOLDER = re.compile(r"\[[a-z]+\]")
+#: How many shared words a group shows at most.
+MAX_WORDS = 6
 
 
-def normalise(text: str) -> str:
-    """A key under which near-identical situations coincide.
-
-    Lower case, no Slack markup or punctuation, no filler words, plural 's' dropped, and the
-    words sorted, so "The customer wants the supervisor!" and "customer wants supervisor"
-    are one situation.
-    """
-    words = []
-    for word in _WORD.findall(_MARKUP.sub(" ", text.lower())):
+def _words(text: str) -> set[str]:
+    """The content words of one (redacted) lookup: lower case, no filler, plural 's' dropped;
+    redaction placeholders ("[email]") never count."""
+    words = set()
+    for word in _WORD.findall(_PLACEHOLDER.sub(" ", text.lower())):
         if word in _STOPWORDS:
             continue
         if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
             word = word[:-1]
-        words.append(word)
-    return " ".join(sorted(set(words)))
+        words.add(word)
+    return words
+
+
+def askers_of(rows: Iterable[QueryRow]) -> int:
+    """Distinct people behind the rows (lookups from the command line count as one)."""
+    return len({row.user_id or "" for row in rows})
+
+
+def shared_words(rows: Sequence[QueryRow]) -> tuple[str, ...]:
+    """Words at least :data:`MIN_ASKERS` different people used, most people first: what a
+    group of lookups is about, without showing any one person's question."""
+    people: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        for word in _words(row.text):
+            people[word].add(row.user_id or "")
+    common = [(word, len(who)) for word, who in people.items() if len(who) >= MIN_ASKERS]
+    common.sort(key=lambda item: (-item[1], item[0]))
+    return tuple(word for word, _ in common[:MAX_WORDS])
 
 
 @dataclass(frozen=True)
 class Situation:
-    """Lookups that describe the same situation, with the wording reps used most."""
+    """Lookups answered with (or nearest to) one tip: how many, by how many people, and the
+    words many of them used. No lookup's own text."""
 
-    text: str
     count: int
+    askers: int
     answered: int
     tip_id: str | None
     title: str | None
+    words: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "text": self.text,
             "count": self.count,
+            "askers": self.askers,
             "answered": self.answered,
             "tip_id": self.tip_id,
             "title": self.title,
+            "words": list(self.words),
         }
 
 
-@dataclass
-class _Group:
-    key: str
-    rows: list[QueryRow] = field(default_factory=list)
-
-    def situation(self) -> Situation:
-        wording = Counter(row.text.strip() for row in self.rows)
-        # Most used wording; ties go to the shortest, then alphabetical (stable output).
-        text = min(wording, key=lambda t: (-wording[t], len(t), t))
-        tips = Counter(row.nearest_tip_id for row in self.rows if row.nearest_tip_id)
-        tip_id = min(tips, key=lambda t: (-tips[t], t)) if tips else None
-        title = next((r.nearest_title for r in self.rows if r.nearest_tip_id == tip_id), None)
-        return Situation(
-            text=text,
-            count=len(self.rows),
-            answered=sum(1 for row in self.rows if row.answered),
-            tip_id=tip_id,
-            title=title,
-        )
-
-
-def group_situations(rows: Iterable[QueryRow]) -> list[Situation]:
-    """Group lookups by normalised text (exact, then fuzzy); biggest group first."""
-    exact: dict[str, _Group] = {}
+def by_tip(rows: Iterable[QueryRow]) -> list[Situation]:
+    """Lookups grouped by the tip they were answered with (or were nearest); biggest first."""
+    groups: dict[str | None, list[QueryRow]] = defaultdict(list)
     for row in rows:
-        key = normalise(row.text)
-        exact.setdefault(key, _Group(key)).rows.append(row)
-    merged: list[_Group] = []
-    for group in sorted(exact.values(), key=lambda g: (-len(g.rows), g.key)):
-        target = None
-        if group.key:
-            for candidate in merged[:MAX_FUZZY_GROUPS]:
-                if candidate.key and _similar(candidate.key, group.key):
-                    target = candidate
-                    break
-        if target is None:
-            merged.append(group)
-        else:
-            target.rows.extend(group.rows)
-    situations = [group.situation() for group in merged]
-    situations.sort(key=lambda s: (-s.count, s.text))
-    return situations
-
-
-def _similar(a: str, b: str) -> bool:
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    return matcher.quick_ratio() >= SIMILARITY and matcher.ratio() >= SIMILARITY
+        groups[row.nearest_tip_id].append(row)
+    out = [
+        Situation(
+            count=len(group),
+            askers=askers_of(group),
+            answered=sum(1 for row in group if row.answered),
+            tip_id=tip_id,
+            title=next((r.nearest_title for r in group if r.nearest_title), None),
+            words=shared_words(group),
+        )
+        for tip_id, group in groups.items()
+    ]
+    out.sort(key=lambda s: (-s.count, s.tip_id is None, s.tip_id or ""))
+    return out
 
 
 # -- the report ------------------------------------------------------------------------
@@ -209,22 +194,8 @@ class DayStats:
         }
 
 
-@dataclass(frozen=True)
-class Gap:
-    """Unanswered lookups whose nearest tip is ``tip_id``: what authors should write next."""
-
-    tip_id: str | None
-    title: str | None
-    count: int
-    situations: tuple[Situation, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "tip_id": self.tip_id,
-            "title": self.title,
-            "count": self.count,
-            "situations": [s.to_json() for s in self.situations],
-        }
+#: Unanswered lookups nearest one tip (what authors should write next) are a Situation.
+Gap = Situation
 
 
 @dataclass(frozen=True)
@@ -274,7 +245,7 @@ class Report:
     re_asks: int = 0
     #: Declined as not a customer situation (VPN, wifi, PTO...): not a gap in the tips.
     off_topic_count: int = 0
-    off_topic: tuple[Situation, ...] = ()
+    off_topic_words: tuple[str, ...] = ()
 
     @property
     def answered_rate(self) -> float:
@@ -300,10 +271,7 @@ class Report:
             "gaps": [g.to_json() for g in self.gaps],
             "helpfulness": [h.to_json() for h in self.helpfulness],
             "re_asks": self.re_asks,
-            "off_topic": {
-                "count": self.off_topic_count,
-                "situations": [s.to_json() for s in self.off_topic],
-            },
+            "off_topic": {"count": self.off_topic_count, "words": list(self.off_topic_words)},
         }
 
 
@@ -375,19 +343,7 @@ def build_report(
     declined = [row for row in rows if not row.answered and not row.error]
     off_topic = [row for row in declined if row.tier == "offtopic"]
     unanswered = [row for row in declined if row.tier != "offtopic"]
-    by_tip: dict[str | None, list[QueryRow]] = defaultdict(list)
-    for row in unanswered:
-        by_tip[row.nearest_tip_id].append(row)
-    gaps = [
-        Gap(
-            tip_id=tip_id,
-            title=next((r.nearest_title for r in tip_rows if r.nearest_title), None),
-            count=len(tip_rows),
-            situations=tuple(group_situations(tip_rows)[:EXAMPLES_PER_GAP]),
-        )
-        for tip_id, tip_rows in by_tip.items()
-    ]
-    gaps.sort(key=lambda g: (-g.count, g.tip_id is None, g.tip_id or ""))
+    gaps = by_tip(unanswered)
 
     titles = {
         r.nearest_tip_id: r.nearest_title for r in rows if r.nearest_tip_id and r.nearest_title
@@ -412,12 +368,12 @@ def build_report(
         latency_p95_ms=_percentile(latencies, 95),
         surfaces=tuple(surface_stats),
         days=_days(rows, start, end),
-        top_situations=tuple(group_situations(rows)[:TOP_SITUATIONS]),
+        top_situations=tuple(by_tip(rows)[:TOP_SITUATIONS]),
         gaps=tuple(gaps),
         helpfulness=_helpfulness(votes, titles),
         re_asks=len(logged) - len(rows),
         off_topic_count=len(off_topic),
-        off_topic=tuple(group_situations(off_topic)[:EXAMPLES_PER_GAP]),
+        off_topic_words=shared_words(off_topic),
     )
 
 
@@ -437,6 +393,10 @@ def _quote(text: str, limit: int = 60) -> str:
     return "“" + (text if len(text) <= limit else text[: limit - 1] + "…") + "”"
 
 
+def _people(n: int) -> str:
+    return f"{n} {'person' if n == 1 else 'people'}"
+
+
 def admin_summary(
     store: Store | GuardedStore,
     now: datetime,
@@ -446,7 +406,8 @@ def admin_summary(
 ) -> list[str]:
     """A few plain-text lines of the gap report for admins' App Home (their workspace only).
 
-    Lines hold (redacted) rep text: escape them before putting them in Block Kit.
+    Lines hold counts, tip titles and words many people used, never one rep's question;
+    escape them before putting them in Block Kit.
     """
     report = build_report(store, since, now, team_id=team_id)
     period = describe_period(since)
@@ -460,8 +421,10 @@ def admin_summary(
         lines.append(f"No confident answer for {report.unanswered}; most often near:")
         for gap in report.gaps[:3]:
             name = _quote(gap.title, 50) if gap.title else "no tip close"
-            example = f", e.g. {_quote(gap.situations[0].text)}" if gap.situations else ""
-            lines.append(f"• {name}: {gap.count}{example}")
+            words = (
+                f"; words {MIN_ASKERS}+ people used: {', '.join(gap.words)}" if gap.words else ""
+            )
+            lines.append(f"• {name}: {gap.count} by {_people(gap.askers)}{words}")
     rated = [h for h in report.helpfulness if h.down]
     if rated:
         worst = min(rated, key=lambda h: (h.ratio, -h.down, h.tip_id))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from bot.privacy import MIN_ASKERS
 from bot.report.aggregate import Report, describe_period
 
 if TYPE_CHECKING:
@@ -51,14 +52,22 @@ def render(report: Report, console: Console, since: timedelta) -> None:
             table.add_row(s.surface, str(s.lookups), str(s.answered), f"{s.answered_rate:.0%}")
         console.print(table)
 
-        table = Table(title="Top situations", title_justify="left")
+        table = Table(
+            title=f"Top situations, by tip (words {MIN_ASKERS}+ people used; never anyone's question)",
+            title_justify="left",
+        )
         table.add_column("#", justify="right")
-        table.add_column("Situation (redacted)", overflow="fold")
-        table.add_column("Answered", justify="right")
+        table.add_column("People", justify="right")
         table.add_column("Tip", overflow="fold")
+        table.add_column("Answered", justify="right")
+        table.add_column("Shared words", overflow="fold")
         for s in report.top_situations:
             table.add_row(
-                str(s.count), plain(s.text), f"{s.answered}/{s.count}", plain(s.title or "—")
+                str(s.count),
+                str(s.askers),
+                plain(s.title or "(no tip close)"),
+                f"{s.answered}/{s.count}",
+                plain(", ".join(s.words)) or "—",
             )
         console.print(table)
 
@@ -66,15 +75,18 @@ def render(report: Report, console: Console, since: timedelta) -> None:
             title="No confident answer, by nearest tip (what to write next)", title_justify="left"
         )
         table.add_column("#", justify="right")
+        table.add_column("People", justify="right")
         table.add_column("Nearest tip", overflow="fold")
-        table.add_column("What reps asked", overflow="fold")
+        table.add_column("Shared words", overflow="fold")
         for gap in report.gaps:
-            examples = "\n".join(f"{s.count}× {plain(s.text)}" for s in gap.situations)
             table.add_row(
-                str(gap.count), plain(gap.title or gap.tip_id or "(no tip close)"), examples
+                str(gap.count),
+                str(gap.askers),
+                plain(gap.title or gap.tip_id or "(no tip close)"),
+                plain(", ".join(gap.words)) or "—",
             )
         if not report.gaps:
-            table.add_row("0", "—", "Every lookup got a confident answer.")
+            table.add_row("0", "0", "—", "Every lookup got a confident answer.")
         console.print(table)
         if report.gaps:
             console.print(
@@ -83,24 +95,21 @@ def render(report: Report, console: Console, since: timedelta) -> None:
                 markup=False,
                 highlight=False,
             )
-
-        if report.off_topic:
-            table = Table(
-                title="Off-topic (declined: not a customer situation; no tip to write)",
-                title_justify="left",
+        if report.off_topic_count:
+            words = ", ".join(report.off_topic_words) or "—"
+            console.print(
+                f"Off-topic (declined: not a customer situation; no tip to write): "
+                f"{report.off_topic_count}; shared words: {words}",
+                markup=False,
+                highlight=False,
             )
-            table.add_column("#", justify="right")
-            table.add_column("What reps asked (redacted)", overflow="fold")
-            for situation in report.off_topic:
-                table.add_row(str(situation.count), plain(situation.text))
-            console.print(table)
 
     table = Table(title="Helpfulness per tip", title_justify="left")
     table.add_column("Tip", overflow="fold")
     table.add_column("👍", justify="right")
     table.add_column("👎", justify="right")
     table.add_column("Helpful", justify="right")
-    table.add_column("What was wrong (redacted)", overflow="fold")
+    table.add_column("What reps sent with a 👎 (redacted)", overflow="fold")
     for h in report.helpfulness:
         table.add_row(
             plain(h.title or h.tip_id),

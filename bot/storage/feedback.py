@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 
 from bot.privacy import redact, redact_optional
 from bot.storage.base import StoreBase
@@ -135,20 +135,13 @@ class Feedback(StoreBase):
     def teachable_queries(
         self, *, team_id: str | None, since: datetime, limit: int = 8
     ) -> list[QueryRow]:
-        """Recent questions worth teaching, newest first, one per text: declined ones (not
-        off-topic) and answers someone gave a 👎 (App Home's gap list)."""
-        downvoted = select(feedback.c.query_id).where(
-            feedback.c.helpful.is_(False), feedback.c.query_id.is_not(None)
-        )
+        """Recent questions reps chose to send to the leads (Ask a lead), newest first, one
+        per text (App Home's "attach the tip that fits" list). A question nobody sent is
+        never shown to a lead: what one rep typed is theirs until they share it."""
+        sent = select(lead_requests.c.query_id).where(lead_requests.c.query_id.is_not(None))
         stmt = (
             select(query_log)
-            .where(
-                query_log.c.created_at >= as_utc(since),
-                or_(
-                    and_(query_log.c.answered.is_(False), query_log.c.tier == "decline"),
-                    query_log.c.id.in_(downvoted),
-                ),
-            )
+            .where(query_log.c.created_at >= as_utc(since), query_log.c.id.in_(sent))
             .order_by(query_log.c.created_at.desc(), query_log.c.id.desc())
             .limit(max(0, limit) * 4)
         )
