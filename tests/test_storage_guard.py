@@ -87,6 +87,31 @@ def deque_empty() -> Any:
     return deque()
 
 
+def test_a_row_the_database_refuses_is_skipped_once_and_never_blocks_the_queue() -> None:
+    from sqlalchemy.exc import DataError
+
+    class Picky(FlakyStore):
+        def log_query(self, **record: Any) -> int:
+            self._gate()
+            if "poison" in record["text"]:
+                raise DataError("INSERT", {}, Exception("cannot store this row"))
+            return super().log_query(**record)
+
+    inner = Picky()
+    guard = GuardedStore(lambda: inner, deadline=0.2, flush_every=3600)
+    assert guard.log_query(**record("poison now")) is None  # refused at once: not kept
+    assert not guard.pending
+    inner.mode = "fail"  # the database goes away; the queue fills, a bad row in the middle
+    for text in ("first", "poison later", "third"):
+        assert guard.log_query(**record(text)) is None
+    assert len(guard.pending) == 3
+    inner.mode = "ok"
+    assert guard.flush() == 2
+    assert [r["text"] for r in inner.rows] == ["first", "third"] and not guard.pending
+    assert guard.skipped == 2 and guard.health()["skipped_log_writes"] == 2
+    guard.close()
+
+
 def test_failed_writes_are_bounded_and_counted() -> None:
     inner = FlakyStore()
     guard = GuardedStore(lambda: inner, deadline=0.2, max_pending=3, flush_every=3600)

@@ -123,6 +123,50 @@ def test_long_text_is_stored_clipped(store: Store) -> None:
     assert len(row.text) == 4000 and row.text.endswith("…")
 
 
+def test_text_a_database_cannot_store_is_cleaned_never_lost(store: Store) -> None:
+    """NUL (Postgres refuses it) and lone surrogates are removed before every write: the
+    query log, a 👎 comment, a question for the leads, a learned situation."""
+    bad = "customer\x00 wants\ud800 the supervisor"
+    query_id = store.log_query(
+        team_id="T1",
+        user_id="U1",
+        surface="dm",
+        text=bad,
+        answer=None,
+        latency_ms=1,
+        error=f"boom{bad}",
+    )
+    (row,) = store.recent_queries(team_id="T1", user_id="U1")
+    assert (
+        row.text == "customer wants the supervisor"
+        and row.error == "boomcustomer wants the supervisor"
+    )
+    vote = store.record_feedback(
+        team_id="T1",
+        user_id="U1",
+        query_id=query_id,
+        tip_id="t",
+        chunk_ids=[],
+        helpful=False,
+        comment=bad,
+    )
+    store.update_feedback_comment(vote, bad)
+    request = store.add_lead_request(
+        team_id="T1", channel="C0LEADS", user_id="U1", text=bad, query_id=query_id
+    )
+    assert store.lead_request(request).text == "customer wants the supervisor"  # type: ignore[union-attr]
+    store.add_learned_situation(team_id="T1", tip_id="t", text=bad, source="cli")
+    [learned] = store.learned_situations("T1")
+    assert learned.text == "customer wants the supervisor"
+    [comment] = [
+        v.comment
+        for v in store.feedback_between(
+            datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1)
+        )
+    ]
+    assert comment == "customer wants the supervisor"
+
+
 def test_feedback_is_stored_with_tip_and_chunks(store: Store) -> None:
     qid = store.log_query(
         team_id="T1", user_id="U1", surface="dm", text="x", answer=answered(), latency_ms=1

@@ -28,6 +28,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import DataError, IntegrityError
+
 from bot.privacy import redact, redact_optional
 from bot.storage.errors import StorageError
 
@@ -40,6 +42,12 @@ REOPEN_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 class StorageTimeout(StorageError):
     """The database did not answer within the deadline."""
+
+
+def unstorable(exc: BaseException) -> bool:
+    """The database refused this row for what it holds (bad data, a broken constraint), not
+    because it is away: writing it again can never succeed."""
+    return isinstance(exc, (DataError, IntegrityError, ValueError, TypeError))
 
 
 class GuardedStore:
@@ -62,6 +70,7 @@ class GuardedStore:
         self.max_pending = max_pending
         self.pending: deque[dict[str, Any]] = deque()
         self.dropped = 0
+        self.skipped = 0
         self.problem: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -97,9 +106,10 @@ class GuardedStore:
         report: dict[str, Any] = {"storage": "ok" if self.problem is None else "degraded"}
         if self.problem is not None:
             report["storage_problem"] = self.problem[:300]
-        if self.pending or self.dropped:
+        if self.pending or self.dropped or self.skipped:
             report["pending_log_writes"] = len(self.pending)
             report["dropped_log_writes"] = self.dropped
+            report["skipped_log_writes"] = self.skipped
         return report
 
     # -- calls with a deadline --------------------------------------------------------------
@@ -146,9 +156,12 @@ class GuardedStore:
         except FutureTimeout:
             self._degrade(f"the database did not answer log_query within {self.deadline:g} s")
             # It may still land; if it ends in an error, keep it for later.
-            future.add_done_callback(lambda f: self._keep(record) if f.exception() else None)
+            future.add_done_callback(lambda f: self._keep_unless_unstorable(record, f))
             return None
         except Exception as exc:
+            if unstorable(exc):
+                self._skip(exc)
+                return None
             self._degrade(f"log_query failed: {type(exc).__name__}: {str(exc)[:200]}")
             self._keep(record)
             return None
@@ -211,6 +224,25 @@ class GuardedStore:
 
     # -- the write-behind queue ---------------------------------------------------------------
 
+    def _keep_unless_unstorable(self, record: dict[str, Any], done: Future[Any]) -> None:
+        exc = done.exception()
+        if exc is None:
+            return
+        if unstorable(exc):
+            self._skip(exc)
+        else:
+            self._keep(record)
+
+    def _skip(self, exc: BaseException) -> None:
+        """A row the database refuses for what it holds: retrying it would block every
+        row behind it, so it is counted and logged once, and the queue moves on."""
+        with self._lock:
+            self.skipped += 1
+        log.error(
+            "query-log row skipped: the database refuses its content",
+            extra={"error_type": type(exc).__name__},
+        )
+
     def _keep(self, record: dict[str, Any]) -> None:
         with self._lock:
             if len(self.pending) >= self.max_pending:
@@ -219,7 +251,8 @@ class GuardedStore:
             self.pending.append(record)
 
     def flush(self) -> int:
-        """Write what is waiting, oldest first; stops at the first failure. Returns how many."""
+        """Write what is waiting, oldest first; stops at the first failure of the database (a
+        row it refuses for its content is skipped). Returns how many were written."""
         written = 0
         while self.pending and self._store is not None and not self._stop.is_set():
             with self._lock:
@@ -230,14 +263,18 @@ class GuardedStore:
                 self._submit("log_query", lambda s, r=record: s.log_query(**r)).result(
                     timeout=self.deadline
                 )
-            except Exception:
-                break
+                written += 1
+            except Exception as exc:
+                if not unstorable(exc):
+                    break  # the database is away: the rest waits for it
+                self._skip(exc)
             with self._lock:
                 if self.pending and self.pending[0] is record:
                     self.pending.popleft()
-            written += 1
         if written:
             log.info("delayed query-log writes written", extra={"written": written})
+            if self._verified and not self.pending:
+                self._recovered()  # the database answered every write: healthy again
         return written
 
     def _flush_loop(self) -> None:

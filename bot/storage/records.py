@@ -4,6 +4,7 @@ the store's table groups.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -207,9 +208,17 @@ def query_link(query_id: int | None) -> Any:
     return select(query_log.c.id).where(query_log.c.id == int(query_id)).scalar_subquery()
 
 
+#: What no database here stores in text: NUL (Postgres refuses it) and lone surrogates
+#: (not UTF-8). Removed, never the reason a question goes unlogged.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def clip(text: str | None, limit: int) -> str | None:
+    """``text`` as every database stores it (see :data:`_UNSTORABLE`), at most ``limit``
+    characters. Every user text goes through here before a write."""
     if text is None:
         return None
+    text = _UNSTORABLE.sub("", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -214,6 +214,32 @@ def test_postgres_stopped_mid_load_answers_once_and_keeps_the_log(
         assert answered == 6 and rows == 6 and health["storage"] == "degraded"
 
 
+def test_a_nul_question_and_a_4s_postgres_outage_lose_no_log_row(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    """A question with a NUL byte is answered and logged (cleaned), and it never blocks the
+    rows queued behind it while the database is away."""
+    nul = "customer\u0000 wants to talk to the supervisor"
+    with production_bot(tmp_path, database_url=postgres.url, db_timeout=1.0) as bot:
+        for n in range(3):
+            bot.post_event(bot.dm_event(nul), event_id=f"Ev0NUL{n:04d}")
+        assert wait_until(lambda: len(dm_answers(bot.slack)) == 3)
+        assert wait_until(lambda: _rows(postgres.url) == 3, timeout=10)
+        postgres.stop()
+        stopped = time.monotonic()
+        for n in range(5):
+            text = nul if n % 2 else SUPERVISOR
+            bot.post_event(bot.dm_event(text), event_id=f"Ev0OUT{n:04d}")
+        assert wait_until(lambda: len(dm_answers(bot.slack)) == 8, timeout=20)
+        time.sleep(max(0.0, 4.0 - (time.monotonic() - stopped)))
+        postgres.start()
+        assert wait_until(lambda: not bot.deps.store.pending, timeout=20)
+        assert wait_until(lambda: bot.request("GET", "/healthz").json().get("storage") == "ok")
+        rows = _rows(postgres.url)
+        report("NUL question + 4 s postgres outage", answered=8, log_rows=rows)
+        assert rows == 8
+
+
 def test_postgres_frozen_costs_each_answer_at_most_the_deadline(
     tmp_path: Path, postgres: Postgres
 ) -> None:
