@@ -24,6 +24,7 @@ from bot.dedupe import RecentKeys
 from bot.learned import LearnedCache
 from bot.logs import log_fields
 from bot.redelivery import Redelivery
+from bot.report.aggregate import SharedSummaries
 from retrieval.errors import CoachError
 from retrieval.models import Answer, Completion, Tip, TipAnswer
 
@@ -210,6 +211,8 @@ class Deps:
     redelivery: Redelivery = field(default_factory=Redelivery)
     #: Each workspace's learned situations for the coach (re-read at most once a minute).
     learned: LearnedCache = field(default_factory=LearnedCache)
+    #: Admins' gap summaries, counted at most once per workspace every few minutes.
+    summaries: SharedSummaries = field(default_factory=SharedSummaries)
     _work_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _inflight: dict[Future[Any], tuple[str, dict[str, Any], Callable[[], None]]] = field(
         default_factory=dict, init=False, repr=False

@@ -296,7 +296,7 @@ def test_a_store_failure_costs_only_the_lookups(
             """The real store whose query-log reads fail (a database hiccup)."""
 
             def __getattr__(self, name: str) -> Any:
-                if name in {"recent_queries", "queries_between"}:
+                if name in {"recent_queries", "gap_summary"}:
                     raise RuntimeError("database is down")
                 return getattr(real, name)
 

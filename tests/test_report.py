@@ -21,8 +21,8 @@ from bot.report import (
     Report,
     admin_summary,
     build_report,
-    describe_period,
     by_tip,
+    describe_period,
     main,
     parse_since,
     shared_words,
@@ -236,8 +236,9 @@ def test_shared_words_are_those_three_people_used_without_names_or_placeholders(
         _row("refund for late delivery [email]", user="U3"),
         _row("Jane Holt again: refund refund refund", user="U1"),  # one person, many times
     ]
-    assert shared_words(rows) == ("refund",)
-    assert shared_words(rows[:2]) == ()  # two people: nothing shown
+    pairs = [(row.text, row.user_id) for row in rows]
+    assert shared_words(pairs) == ("refund",)
+    assert shared_words(pairs[:2]) == ()  # two people: nothing shown
 
 
 def test_lookups_group_by_tip_with_people_counted_once() -> None:
@@ -487,3 +488,48 @@ def test_the_query_log_keeps_how_each_lookup_was_answered(store: Store) -> None:
         )
     rows = store.queries_between(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
     assert {row.text: row.tier for row in rows} == {tier: tier for tier in cases}
+
+
+def test_admin_summaries_are_counted_once_and_shared_by_concurrent_opens(store: Store) -> None:
+    """Ten admins opening App Home at once cost one count; a later open after the period
+    counts again; a failed count is not kept."""
+    import threading
+
+    from bot.report import SharedSummaries
+
+    seed(store)
+    counted: list[int] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            if name == "gap_summary":
+                counted.append(1)
+            return getattr(store, name)
+
+    clock = [0.0]
+    shared = SharedSummaries(seconds=300, clock=lambda: clock[0])
+    results: list[list[str]] = []
+    opens = [
+        threading.Thread(target=lambda: results.append(shared.lines(Counting(), NOW)))  # type: ignore[arg-type]
+        for _ in range(10)
+    ]
+    for thread in opens:
+        thread.start()
+    for thread in opens:
+        thread.join()
+    assert len(counted) == 1 and len(results) == 10
+    assert all(r == admin_summary(store, NOW) for r in results)
+    clock[0] = 301.0
+    shared.lines(Counting(), NOW)  # type: ignore[arg-type]
+    assert len(counted) == 2
+    shared.lines(Counting(), NOW, timedelta(days=30))  # type: ignore[arg-type]
+    assert len(counted) == 3  # another period is another count
+
+    class Broken:
+        def gap_summary(self, **_: object) -> None:
+            raise RuntimeError("database is away")
+
+    failing = SharedSummaries(clock=lambda: 0.0)
+    with pytest.raises(RuntimeError):
+        failing.lines(Broken(), NOW)  # type: ignore[arg-type]
+    assert failing.lines(store, NOW) == admin_summary(store, NOW)

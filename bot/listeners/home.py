@@ -121,10 +121,8 @@ def recent_lookups(
 
 def admin_lines(deps: Deps, now: datetime, team_id: str | None = None) -> list[str]:
     """The short gap report (``bot.report.admin_summary``), or a line saying it failed."""
-    from bot.report import admin_summary
-
     try:
-        return admin_summary(deps.store, now, since=ADMIN_PERIOD, team_id=team_id)
+        return deps.summaries.lines(deps.store, now, since=ADMIN_PERIOD, team_id=team_id)
     except Exception as exc:
         deps.logger.error(
             "home: building the gap report failed", extra=log_fields(error_type=type(exc).__name__)
@@ -400,9 +398,7 @@ def handle_report(
     team_id = where.team_id
 
     def send_report() -> None:
-        from bot.report import admin_summary
-
-        lines = admin_summary(
+        lines = deps.summaries.lines(
             deps.store, datetime.now(UTC), since=timedelta(days=30), team_id=team_id
         )
         text = "*Gap report, last 30 days*\n" + "\n".join(render.escape(line) for line in lines)

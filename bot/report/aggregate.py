@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import statistics
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -93,13 +95,13 @@ def askers_of(rows: Iterable[QueryRow]) -> int:
     return len({row.user_id or "" for row in rows})
 
 
-def shared_words(rows: Sequence[QueryRow]) -> tuple[str, ...]:
-    """Words at least :data:`MIN_ASKERS` different people used, most people first: what a
-    group of lookups is about, without showing any one person's question."""
+def shared_words(asked: Iterable[tuple[str, str | None]]) -> tuple[str, ...]:
+    """Words at least :data:`MIN_ASKERS` different people used in (text, user id) pairs,
+    most people first: what a group of lookups is about, without anyone's question."""
     people: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        for word in _words(row.text):
-            people[word].add(row.user_id or "")
+    for text, user_id in asked:
+        for word in _words(text):
+            people[word].add(user_id or "")
     common = [(word, len(who)) for word, who in people.items() if len(who) >= MIN_ASKERS]
     common.sort(key=lambda item: (-item[1], item[0]))
     return tuple(word for word, _ in common[:MAX_WORDS])
@@ -140,7 +142,7 @@ def by_tip(rows: Iterable[QueryRow]) -> list[Situation]:
             answered=sum(1 for row in group if row.answered),
             tip_id=tip_id,
             title=next((r.nearest_title for r in group if r.nearest_title), None),
-            words=shared_words(group),
+            words=shared_words((row.text, row.user_id) for row in group),
         )
         for tip_id, group in groups.items()
     ]
@@ -373,7 +375,7 @@ def build_report(
         helpfulness=_helpfulness(votes, titles),
         re_asks=len(logged) - len(rows),
         off_topic_count=len(off_topic),
-        off_topic_words=shared_words(off_topic),
+        off_topic_words=shared_words((row.text, row.user_id) for row in off_topic),
     )
 
 
@@ -393,6 +395,45 @@ def _quote(text: str, limit: int = 60) -> str:
     return "“" + (text if len(text) <= limit else text[: limit - 1] + "…") + "”"
 
 
+#: How long an admin summary is served before it is counted again.
+SUMMARY_SECONDS = 300.0
+
+
+class SharedSummaries:
+    """Admin summaries, counted at most once per workspace and period every
+    :data:`SUMMARY_SECONDS` and shared by concurrent opens: ten admins opening App Home at
+    once cost one count, the others wait for it, and reps' answers never queue behind a
+    pile of reports. A failed count is not kept (the next open tries again)."""
+
+    def __init__(
+        self, seconds: float = SUMMARY_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds, self.clock = seconds, clock
+        self._lock = threading.Lock()
+        self._keys: dict[tuple[str | None, int], threading.Lock] = {}
+        self._kept: dict[tuple[str | None, int], tuple[float, list[str]]] = {}
+
+    def lines(
+        self,
+        store: Store | GuardedStore,
+        now: datetime,
+        since: timedelta = timedelta(days=7),
+        *,
+        team_id: str | None = None,
+    ) -> list[str]:
+        """:func:`admin_summary`, from memory when it is fresh enough."""
+        key = (team_id, int(since.total_seconds()))
+        with self._lock:
+            one_at_a_time = self._keys.setdefault(key, threading.Lock())
+        with one_at_a_time:
+            kept = self._kept.get(key)
+            if kept is not None and self.clock() - kept[0] < self.seconds:
+                return list(kept[1])
+            lines = admin_summary(store, now, since, team_id=team_id)
+            self._kept[key] = (self.clock(), lines)
+            return list(lines)
+
+
 def _people(n: int) -> str:
     return f"{n} {'person' if n == 1 else 'people'}"
 
@@ -407,27 +448,28 @@ def admin_summary(
     """A few plain-text lines of the gap report for admins' App Home (their workspace only).
 
     Lines hold counts, tip titles and words many people used, never one rep's question;
-    escape them before putting them in Block Kit.
+    escape them before putting them in Block Kit. Counted by the database, so an admin's
+    open costs a few aggregate queries, not a week of rows in memory.
     """
-    report = build_report(store, since, now, team_id=team_id)
+    end = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    summary = store.gap_summary(team_id=team_id, start=end - since, end=end)
     period = describe_period(since)
-    if not report.lookups:
+    if not summary.lookups:
         return [f"No lookups in the last {period}."]
     lines = [
-        f"{report.lookups} lookups in the last {period}, "
-        f"{report.answered_rate:.0%} answered ({report.answered})."
+        f"{summary.lookups} lookups in the last {period}, "
+        f"{summary.answered / summary.lookups:.0%} answered ({summary.answered})."
     ]
-    if report.gaps:
-        lines.append(f"No confident answer for {report.unanswered}; most often near:")
-        for gap in report.gaps[:3]:
-            name = _quote(gap.title, 50) if gap.title else "no tip close"
-            words = (
-                f"; words {MIN_ASKERS}+ people used: {', '.join(gap.words)}" if gap.words else ""
-            )
-            lines.append(f"• {name}: {gap.count} by {_people(gap.askers)}{words}")
-    rated = [h for h in report.helpfulness if h.down]
+    if summary.gaps:
+        lines.append(f"No confident answer for {summary.unanswered}; most often near:")
+        for _tip_id, title, count, askers, sample in summary.gaps:
+            name = _quote(title, 50) if title else "no tip close"
+            common = shared_words(sample)
+            words = f"; words {MIN_ASKERS}+ people used: {', '.join(common)}" if common else ""
+            lines.append(f"• {name}: {count} by {_people(askers)}{words}")
+    rated = [(tip, up, down) for tip, up, down in summary.votes if down]
     if rated:
-        worst = min(rated, key=lambda h: (h.ratio, -h.down, h.tip_id))
-        name = _quote(worst.title or worst.tip_id, 50)
-        lines.append(f"Least helpful: {name} ({worst.up} 👍 / {worst.down} 👎).")
+        tip_id, up, down = min(rated, key=lambda v: (v[1] / (v[1] + v[2]), -v[2], v[0]))
+        title = store.tip_titles([tip_id]).get(tip_id) or tip_id
+        lines.append(f"Least helpful: {_quote(title, 50)} ({up} 👍 / {down} 👎).")
     return lines

@@ -18,13 +18,17 @@ from bot.storage.records import (
     PURGE_EVERY,
     SURFACES,
     AskedTip,
+    GapSummary,
     QueryRow,
     as_utc,
     clip,
     query_row,
     tier_of,
 )
-from bot.storage.schema import query_log
+from bot.storage.schema import feedback, query_log
+
+#: How many texts of one gap the App Home reads to find words many people used.
+GAP_SAMPLE = 500
 
 if TYPE_CHECKING:
     from retrieval.models import Answer
@@ -174,6 +178,87 @@ class QueryLog(StoreBase):
                 AskedTip(str(tip_id), int(people), int(n))
                 for tip_id, people, n in conn.execute(stmt)
             ]
+
+    def gap_summary(
+        self,
+        *,
+        team_id: str | None,
+        start: datetime,
+        end: datetime,
+        top: int = 3,
+        sample: int = GAP_SAMPLE,
+    ) -> GapSummary:
+        """The App Home's gap report, counted by the database: a week of a busy workspace is
+        never loaded into Python (at most ``sample`` texts for each of the ``top`` gaps)."""
+        window = [
+            query_log.c.created_at >= as_utc(start),
+            query_log.c.created_at < as_utc(end),
+            query_log.c.surface != "button",  # "Next best tip": the same question again
+        ]
+        if team_id is not None:
+            window.append(query_log.c.team_id == team_id)
+        unanswered = [
+            *window,
+            query_log.c.answered.is_(False),
+            query_log.c.error.is_(None),
+            func.coalesce(query_log.c.tier, "") != "offtopic",
+        ]
+        n = func.count().label("n")
+        people = func.count(distinct(query_log.c.user_id)).label("people")
+        with self.engine.connect() as conn:
+            lookups, answered = conn.execute(
+                select(func.count(), func.count().filter(query_log.c.answered.is_(True))).where(
+                    *window
+                )
+            ).one()
+            missed = conn.execute(select(func.count()).where(*unanswered)).scalar_one()
+            groups = conn.execute(
+                select(query_log.c.nearest_tip_id, func.max(query_log.c.nearest_title), n, people)
+                .where(*unanswered)
+                .group_by(query_log.c.nearest_tip_id)
+                .order_by(n.desc(), query_log.c.nearest_tip_id)
+                .limit(max(0, top))
+            ).all()
+            gaps = []
+            for tip_id, title, count, askers in groups:
+                near = (
+                    query_log.c.nearest_tip_id.is_(None)
+                    if tip_id is None
+                    else query_log.c.nearest_tip_id == tip_id
+                )
+                texts = conn.execute(
+                    select(query_log.c.text, query_log.c.user_id)
+                    .where(*unanswered, near)
+                    .order_by(query_log.c.created_at.desc())
+                    .limit(max(0, sample))
+                ).all()
+                gaps.append(
+                    (
+                        tip_id,
+                        title,
+                        int(count),
+                        int(askers),
+                        tuple((str(t), str(u or "")) for t, u in texts),
+                    )
+                )
+            up = func.count().filter(feedback.c.helpful.is_(True))
+            down = func.count().filter(feedback.c.helpful.is_(False))
+            vote_window = [
+                feedback.c.created_at >= as_utc(start),
+                feedback.c.created_at < as_utc(end),
+            ]
+            if team_id is not None:
+                vote_window.append(feedback.c.team_id == team_id)
+            votes = conn.execute(
+                select(feedback.c.tip_id, up, down).where(*vote_window).group_by(feedback.c.tip_id)
+            ).all()
+        return GapSummary(
+            lookups=int(lookups),
+            answered=int(answered or 0),
+            unanswered=int(missed),
+            gaps=tuple(gaps),
+            votes=tuple((str(t), int(u), int(d)) for t, u, d in votes),
+        )
 
     def tip_titles(self, tip_ids: Iterable[str]) -> dict[str, str]:
         """Titles of tips as last seen in the query log (reports run without the corpus)."""

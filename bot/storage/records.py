@@ -83,6 +83,22 @@ class AskedTip:
 
 
 @dataclass(frozen=True)
+class GapSummary:
+    """A workspace's lookups in a period, aggregated in the database (App Home's short gap
+    report): totals, and the tips nearest the unanswered ones with a bounded sample of their
+    (redacted) texts and askers, so words many people used can be found without any row
+    being shown."""
+
+    lookups: int
+    answered: int
+    unanswered: int
+    #: (tip id, title, lookups, people, [(text, user id)…]) nearest first by lookups
+    gaps: tuple[tuple[str | None, str | None, int, int, tuple[tuple[str, str], ...]], ...]
+    #: (tip id, 👍, 👎) per tip voted on in the period
+    votes: tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
 class FeedbackRow:
     """One 👍/👎 on an answer (comment already redacted)."""
 
