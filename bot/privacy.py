@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 #: What one person wrote reaches another only as a count or as words at least this many
@@ -155,13 +156,16 @@ def _redact_digits(text: str) -> str:
 _WORD = r"[A-Z][A-Za-z'’-]{1,24}"
 #: Who a name follows: a role ("customer", "caller"...), an honorific, or "my name is".
 _NAME = re.compile(
-    r"(?<![\w])(?i:customer|caller|client|guest|patient|member|cardholder|passenger|tenant"
-    r"|subscriber|mr|mrs|ms|miss|mx|dr|named|name is|name's|name:)\.?[ \t]+"
+    r"(?<![\w])(?:(?i:customer|caller|client|guest|patient|member|cardholder|passenger|tenant"
+    r"|subscriber|named|name is|name's|name:|this is"
+    r"|(?:spoke|talked|speaking|talking)[ \t]+(?:to|with)|asked[ \t]+for)"
+    r"|(?i:mr|mrs|ms|miss|mx|dr)\.?)[ \t]+"  # only an honorific takes a dot: "customer. Do"
     rf"({_WORD}(?:[ \t]{_WORD}){{0,2}})"
 )
 #: Capitalised words after a cue that are not names ("Customer Service", "caller Monday").
 _NOT_NAMES = frozenset(
     "service services support care success experience relations team portal account id "
+    "assistance help desk center centre line "
     "i the a an and or but this that he she they we you it his her their our my your "
     "monday tuesday wednesday thursday friday saturday sunday january february march april "
     "may june july august september october november december today yesterday tomorrow "
@@ -206,10 +210,19 @@ def _digit_count(token: str) -> int:
 
 
 def _name(match: re.Match[str]) -> str:
-    """Replace the cue's capitalised words up to the first that is not a name."""
+    """Replace the cue's capitalised words up to the first that is not a name. A role word
+    capitalised inside a sentence is title case, not a cue ("How the Customer Perceives a
+    Truth as a Lie", "Let the Patient Sleep")."""
+    cue_word = match.group(0)[:1]
+    if (
+        cue_word.isupper()
+        and match.group(0)[:2].lower() not in ("mr", "ms", "mx", "dr", "mi")
+        and not _SENTENCE_START.search(match.string[: match.start()])
+    ):
+        return match.group(0)
     words = match.group(1).split()
     kept = 0
-    while kept < len(words) and words[kept].lower() not in _NOT_NAMES:
+    while kept < len(words) and words[kept].lower() not in _NOT_NAMES and not words[kept].isupper():
         kept += 1
     if not kept:
         return match.group(0)
@@ -229,20 +242,139 @@ def _hash_id(match: re.Match[str]) -> str:
     return ORDER_ID if _digit_count(match.group(1)) >= 3 else match.group(0)
 
 
+# -- names without a cue, postcodes, IBANs, dates of birth in words ---------------------------
+
+_DATA = Path(__file__).resolve().parent / "data"
+
+
+def _name_list(file: str) -> frozenset[str]:
+    """The names of one list (three letters or more: "Al", "My" and "So" are words first)."""
+    lines = (_DATA / file).read_text(encoding="utf-8").splitlines()
+    return frozenset(
+        line.strip() for line in lines if len(line.strip()) >= 3 and not line.startswith("#")
+    )
+
+
+#: First names and the 20,000 most frequent surnames of the US Census (bot/data/).
+FIRST_NAMES = _name_list("first_names.txt")
+LAST_NAMES = _name_list("last_names.txt")
+#: First names that are everyday words, months or places: never a name on their own.
+EVERYDAY_NAMES = frozenset(
+    """love truth patience miss america china india asia africa europe milan verona
+    florence jersey kentucky florida nevada alabama montana dakota arizona indiana
+    tennessee missouri vienna geneva lorraineal amber an angel april art august aurora austin autumn baby baker bill bo booker brandy brook brooks buck buddy camden candy carl carol carolina carter chance charity charlotte chase chelsea cherry chip christian clay cliff constance cook cooper crystal daisy dale dallas dawn de dean del dell denver destiny don drew earnest ed ernest faith fisher florence forest frank friday gay gene georgia ginger glen grace grant guy hall harmony heather holly honey hope houston hudson hunter iris ivy jack jackson jade january jasmine jo joiner jordan joy june justice king la lady lane le lee liberty lily lincoln logan long love lu lucky ma madison major man march mark marshall mason may melody mercy merry miles misty mo monday morgan neil nelson nick noble olive orlando pa page paris parker pat patience pearl penny phoenix porter price princess prudence rain ray reed rich river rob robin rose royal ruby rusty ryan sandy saturday savannah sharp skip sky sly so son sonny spring star sterling stone stormy sue summer sunday sunny sydney tanner taylor thursday tom tony trinity troy tuesday ty tyler val van vernon victoria vince violet virginia von wade ward warren wednesday will winter young""".split()
+)
+_CAPITAL = r"[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?"
+#: One capitalised word standing alone (not inside an e-mail, a path or a longer token).
+_CAPITALISED = re.compile(rf"(?<![\w'’.@/-]){_CAPITAL}(?![\w@/])")
+#: Verbs that follow a person's name as the subject of a sentence ("Margaret called").
+_SUBJECT_VERB = re.compile(
+    r"[ \t]+(?:said|says|called|calls|asked|asks|wants|wanted|was|is|has|had|keeps|kept"
+    r"|just|told|emailed|wrote|phoned|came|left|needs|needed|paid|ordered)\b"
+)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"“(]|\s-)\s*$")
+
+
+def _redact_capitalised(text: str) -> str:
+    """Names with no cue: a known first name followed by known surnames ("Derek Olsen"), a
+    known first name alone inside a sentence ("I told Margaret"), or at a sentence's start
+    before a verb ("Margaret called again"). Everyday words that are also names ("Will",
+    "May", "Grace") and places ("Denver") stay, and so does a name followed by another
+    capitalised word that is no surname ("Jamey Needed to Slow Down" is a title)."""
+    words = list(_CAPITALISED.finditer(text))
+    out: list[str] = []
+    last, i = 0, 0
+    while i < len(words):
+        word = words[i]
+        first = word.group(0)
+        if first not in FIRST_NAMES or first.lower() in EVERYDAY_NAMES:
+            i += 1
+            continue
+        end, j = word.end(), i + 1
+        while (  # surnames (or a second first name) directly after it, one space apart
+            j < len(words)
+            and text[end : words[j].start()] in (" ", "\t")
+            and (words[j].group(0) in LAST_NAMES or words[j].group(0) in FIRST_NAMES)
+        ):
+            end, j = words[j].end(), j + 1
+        if j == i + 1:  # a first name alone
+            follows = words[j] if j < len(words) else None
+            if follows is not None and text[end : follows.start()] in (" ", "\t"):
+                i += 1
+                continue  # "Jamey Needed": capitalised words run on, a title
+            if _SENTENCE_START.search(text[: word.start()]) and not _SUBJECT_VERB.match(text, end):
+                i += 1
+                continue
+        out.append(text[last : word.start()])
+        out.append(NAME)
+        last, i = end, j
+    out.append(text[last:])
+    return "".join(out)
+
+
+#: Postcodes: UK ("SW1A 1AA") and a US state with its ZIP ("IL 62704", "CA 94105-1234").
+_UK_POSTCODE = re.compile(r"(?<![\w])[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}(?![\w])")
+_US_STATE_ZIP = re.compile(
+    r"(?<![\w])(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]"
+    r"|PA|RI|S[CD]|T[NX]|UT|V[AT]|W[AIVY])[ \t]+\d{5}(?:-\d{4})?(?![\w])"
+)
+#: A street address with no house-number-first shape: "flat 3, 22 Acacia Road" is caught by
+#: _ADDRESS; this adds the UK's "Flat 3" / "Apartment 4B" lead-in.
+_FLAT = re.compile(
+    r"(?<![\w])(?i:flat|apt|apartment|unit|suite)\.?[ \t]+\d{1,4}[A-Za-z]?,?(?=[ \t]*\[address\])"
+)
+#: An IBAN written without spaces ("GB82WEST12345698765432"): country, check digits, 11-30.
+_IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}[A-Z0-9]{11,30}(?![\w])")
+_ORDINAL_WORDS = (
+    r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth"
+    r"|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth"
+    r"|twentieth|thirtieth|twenty[- ](?:first|second|third|fourth|fifth|sixth|seventh|eighth"
+    r"|ninth)|thirty[- ]first)"
+)
+_YEAR_WORDS = r"(?:\d{4}|(?:nineteen|twenty)(?:[- ](?:hundred|oh|o))?(?:[- ][a-z]+){1,2})"
+_DATE_IN_WORDS = (
+    rf"(?i:(?:the[ \t]+)?{_ORDINAL_WORDS}[ \t]+(?:of[ \t]+)?{_MONTH},?[ \t]+{_YEAR_WORDS}"
+    rf"|{_MONTH}[ \t]+(?:the[ \t]+)?{_ORDINAL_WORDS},?[ \t]+{_YEAR_WORDS})"
+)
+_DOB_WORDS = re.compile(
+    r"((?<![\w])(?i:dob|d\.o\.b\.?|date[ \t]+of[ \t]+birth|birth[ \t]*date|birthday"
+    r"|born(?:[ \t]+on)?)[ \t]*(?:is|was|:|-)?[ \t]*)"
+    rf"{_DATE_IN_WORDS}"
+)
+
+
+#: Characters that change how text is shown without being seen: bidi overrides and
+#: isolates (a title that reads backwards), zero-width spaces and joiners, the BOM.
+_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def visible(text: str) -> str:
+    """``text`` without invisible formatting characters: what one person typed is shown to
+    anyone else (a thread title, a quote, a leads post) exactly as it reads."""
+    return _INVISIBLE.sub("", text)
+
+
 def redact(text: str) -> str:
     """``text`` with personal data replaced by placeholders (see the module docstring)."""
     if not text:
         return text
+    text = visible(text)  # "Der\u200bek" must not hide a name from the patterns
     text = _SLACK_MAILTO.sub(EMAIL, text)
     text = _SLACK_TEL.sub(PHONE, text)
     text = _EMAIL.sub(EMAIL, text)
     text = _CVV.sub(lambda m: m.group(1) + CVV, text)
     text = _DOB.sub(lambda m: m.group(1) + DOB, text)
+    text = _DOB_WORDS.sub(lambda m: m.group(1) + DOB, text)
+    text = _IBAN.sub(NUMBER, text)
     text = _ADDRESS.sub(ADDRESS, text)
+    text = _FLAT.sub("", text)
+    text = _UK_POSTCODE.sub(ADDRESS, text)
+    text = _US_STATE_ZIP.sub(ADDRESS, text)
     text = _redact_digits(text)
     text = _ID_CUE.sub(_order_id, text)
     text = _HASH_ID.sub(_hash_id, text)
-    return _NAME.sub(_name, text)
+    text = _NAME.sub(_name, text)
+    return _redact_capitalised(text)
 
 
 def redact_optional(text: str | None) -> str | None:

@@ -495,3 +495,14 @@ def test_sharing_a_card_posts_it_without_next_best_tip(
     assert render.ACTION_NEXT_TIP not in ids and render.ACTION_SHARE not in ids
     assert render.ACTION_FULL_TIP in ids
     assert SUPERVISOR not in str(post.kwargs)  # the rep's words stay private
+
+
+def test_a_thread_title_keeps_no_personal_data_and_no_invisible_characters() -> None:
+    """A thread's title is shown in the rep's history: redacted (names without a cue word
+    too) and without right-to-left overrides or zero-width characters that make it read
+    differently from what it holds."""
+    title = assistant.thread_title(
+        "\u202eDerek Olsen\u200b wants a refund to GB82WEST12345698765432\u2066 today"
+    )
+    assert title == "[name] wants a refund to [number] today"
+    assert all(ord(ch) < 0x2000 for ch in title)

@@ -32,7 +32,7 @@ from bot.listeners.common import (
 )
 from bot.listeners.dm import is_rep_message
 from bot.logs import log_fields
-from bot.privacy import redact
+from bot.privacy import redact, visible
 from bot.render.text import shorten
 from bot.slack_text import plain_text
 from retrieval.models import Tip
@@ -75,7 +75,7 @@ class Prompt:
 def markup_free(text: str) -> str:
     """One line without ``<``/``>``: a prompt is sent back as the rep's own message, and a
     title is shown as is, so nothing in them may read as a mention or a link."""
-    return " ".join(text.replace("<", " ").replace(">", " ").split())
+    return " ".join(visible(text).replace("<", " ").replace(">", " ").split())
 
 
 def prompt_for(text: str) -> Prompt:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.privacy import redact
+from bot.privacy import redact, visible
 from bot.render import text as plain
 from bot.render.buttons import ButtonValue
 from bot.render.card import (
@@ -122,7 +122,7 @@ def clip(text: str, limit: int, ellipsis: str = "…") -> str:
 def echo(text: str, limit: int = MAX_ECHO) -> str:
     """A rep's own words, redacted, escaped and shortened, for quoting back: a quote may be
     in a channel thread or a screenshot, never with the customer's details in it."""
-    flat = " ".join(redact(text).split())
+    flat = " ".join(visible(redact(text)).split())
     return clip(escape(flat), limit)
 
 
