@@ -217,7 +217,7 @@ def _name(match: re.Match[str]) -> str:
     if (
         cue_word.isupper()
         and match.group(0)[:2].lower() not in ("mr", "ms", "mx", "dr", "mi")
-        and not _SENTENCE_START.search(match.string[: match.start()])
+        and not _opens_sentence(match.string, match.start())
     ):
         return match.group(0)
     words = match.group(1).split()
@@ -272,7 +272,15 @@ _SUBJECT_VERB = re.compile(
     r"[ \t]+(?:said|says|called|calls|asked|asks|wants|wanted|was|is|has|had|keeps|kept"
     r"|just|told|emailed|wrote|phoned|came|left|needs|needed|paid|ordered)\b"
 )
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"“(]|\s-)\s*$")
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether ``text[start:]`` begins a sentence: only spaces back to the text's start or
+    to sentence punctuation. Looks back over the spaces alone, so it costs O(1) per word."""
+    k = start
+    while k > 0 and text[k - 1] in " \t\n":
+        k -= 1
+    return k == 0 or text[k - 1] in '.!?:;\n"“(-'
 
 
 def _redact_capitalised(text: str) -> str:
@@ -302,7 +310,7 @@ def _redact_capitalised(text: str) -> str:
             if follows is not None and text[end : follows.start()] in (" ", "\t"):
                 i += 1
                 continue  # "Jamey Needed": capitalised words run on, a title
-            if _SENTENCE_START.search(text[: word.start()]) and not _SUBJECT_VERB.match(text, end):
+            if _opens_sentence(text, word.start()) and not _SUBJECT_VERB.match(text, end):
                 i += 1
                 continue
         out.append(text[last : word.start()])

@@ -434,6 +434,10 @@ ADVERSARIAL = {
     "birth dates": "dob 1/",
     "order ids": "order A1-",
     "hash ids": "#a1",
+    "names with no cue": "told Margaret so ",
+    "title-case role words": "the Customer Jane ",
+    "postcodes and ibans": "SW1A 1AA GB82WEST1234569876 ",
+    "birth dates in words": "born the fifth of ",
 }
 
 
