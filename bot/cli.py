@@ -238,7 +238,10 @@ def _check_corpus(settings: Settings) -> None:
 
 @app.command("eval")
 def eval_command(
-    file: Annotated[Path, typer.Argument(help="Eval file (JSON Lines, see ../shared/eval).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Eval file(s) (JSON Lines, see ../shared/eval), read as one set."),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every case.")] = False,
     misses: Annotated[bool, typer.Option("--misses", help="List the cases it got wrong.")] = False,
@@ -246,22 +249,65 @@ def eval_command(
         bool,
         typer.Option(
             "--fit",
-            help="Fit the confidence model on FILE (the tune split, never the test split) and "
-            "print the values to put in retrieval/search.py and the settings' defaults.",
+            help="Fit the confidence model on FILES (tune splits, never a test split) and "
+            "print it; with --write, keep it next to the model (model_fit.json).",
         ),
     ] = False,
+    write: Annotated[bool, typer.Option("--write", help="With --fit: save the fit.")] = False,
+    learned: Annotated[
+        float | None,
+        typer.Option(
+            "--learned", min=0.0, max=2.0, help="With --fit: the learned tip scorer's weight."
+        ),
+    ] = None,
+    precision: Annotated[
+        float,
+        typer.Option("--precision", min=0.5, max=1.0, help="With --fit: confident cards right."),
+    ] = 0.92,
+    max_flagged: Annotated[
+        float,
+        typer.Option(
+            "--max-flagged", min=0.0, max=0.5, help="With --fit: right answers called off-topic."
+        ),
+    ] = 0.01,
+    max_declined: Annotated[
+        float,
+        typer.Option(
+            "--max-declined", min=0.0, max=0.5, help="With --fit: answerable cases declined."
+        ),
+    ] = 0.03,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            "--off-topic-margin",
+            min=-0.5,
+            max=0.5,
+            help="With --fit: use this off-topic margin instead of fitting it.",
+        ),
+    ] = None,
 ) -> None:
     """Quality report: hit@1/3, MRR per style, confidence AUC, precision of confident answers."""
     from retrieval.evaluate import load_cases, run_eval
 
     settings = _settings()
     try:
-        cases = load_cases(file)
+        cases = [case for file in files for case in load_cases(file)]
     except CoachError as exc:
         raise _fail(str(exc), 2) from None
     coach = _open_coach(settings)
     if fit:
-        _fit_calibration(coach, cases, file)
+        _fit_calibration(
+            coach,
+            cases,
+            files,
+            settings=settings,
+            write=write,
+            learned=learned,
+            precision=precision,
+            max_flagged=max_flagged,
+            max_declined=max_declined,
+            margin=margin,
+        )
         return
     report = run_eval(coach, cases)
     metrics = report.metrics()
@@ -279,14 +325,36 @@ def eval_command(
     _print_metrics(metrics)
 
 
-def _fit_calibration(coach: Coach, cases: list[Any], file: Path) -> None:
-    from dataclasses import asdict
+def _fit_calibration(
+    coach: Coach,
+    cases: list[Any],
+    files: list[Path],
+    *,
+    settings: Settings,
+    write: bool,
+    learned: float | None,
+    precision: float,
+    max_flagged: float,
+    max_declined: float,
+    margin: float | None,
+) -> None:
+    from dataclasses import asdict, replace
 
     from retrieval.calibrate import fit
+    from retrieval.model_fit import ModelFit, save_model_fit
 
-    if "test" in file.name:
+    if any("test" in file.name for file in files):
         err.print("[yellow]warning:[/yellow] fitting on a test split makes its figures worthless")
-    result = fit(coach, cases)
+    if learned is not None:
+        coach.ranker.weights = replace(coach.ranker.weights, learned=learned)
+    result = fit(
+        coach,
+        cases,
+        precision=precision,
+        max_flagged=max_flagged,
+        max_declined=max_declined,
+        margin=margin,
+    )
     weights = {k: round(v, 4) for k, v in asdict(result.calibration).items()}
     out.print(f"fitted on {result.examples} cases ({result.positives} with the right tip first)")
     out.print(f"Calibration({', '.join(f'{k}={v}' for k, v in weights.items())})")
@@ -294,6 +362,21 @@ def _fit_calibration(coach: Coach, cases: list[Any], file: Path) -> None:
         f"COACH_MIN_CONFIDENCE={result.min_confidence}  "
         f"COACH_SURE_CONFIDENCE={result.sure_confidence}"
     )
+    if write:
+        model_dir = Path(settings.model_name_or_path())
+        if not model_dir.is_dir():
+            raise _fail(f"{model_dir} is not a model directory to write the fit into", 2)
+        path = save_model_fit(
+            model_dir,
+            ModelFit(
+                result.calibration,
+                coach.ranker.weights,
+                result.min_confidence,
+                result.sure_confidence,
+                tuple(str(f) for f in files),
+            ),
+        )
+        out.print(f"Saved {path}")
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -344,6 +427,20 @@ def train(
         typer.Option("--out", help="Where to save the model (default: the bundled model)."),
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=10)] = 1,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch", min=2, max=512, help="Tips per step (each a negative for the rest)."
+        ),
+    ] = 32,
+    pairs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pairs",
+            help="A tune split (eval JSON Lines) whose queries also train, each towards its "
+            "right tip. Never a test split.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     keep: Annotated[
         Path | None,
@@ -361,8 +458,9 @@ def train(
     _quiet_libraries()
     settings = _settings()
     try:
+        from retrieval.evaluate import load_cases
         from retrieval.export import export_onnx
-        from retrieval.train import TrainingSettings, fine_tune, write_record
+        from retrieval.train import TrainingSettings, fine_tune, labelled_pairs, write_record
 
         base = base_model_path()
     except ImportError as exc:
@@ -376,6 +474,15 @@ def train(
         err.print(f"[yellow]warning:[/yellow] {escape(str(problem))}")
     if len(tips) < 2:
         raise _fail(f"need at least two tips in {settings.corpus_dir} to train on", 1)
+    extra: dict[str, list[str]] = {}
+    for file in pairs or []:
+        if "test" in file.name:
+            raise _fail(f"{file} is a test split: train on tune splits only", 2)
+        try:
+            for tip_id, lines in labelled_pairs(tips, load_cases(file)).items():
+                extra.setdefault(tip_id, []).extend(lines)
+        except CoachError as exc:
+            raise _fail(str(exc), 2) from None
     target = out_dir or BUNDLED_MODEL_DIR
     with tempfile.TemporaryDirectory() as tmp:
         trained = keep or Path(tmp) / "model"
@@ -389,8 +496,14 @@ def train(
 
             try:
                 record = fine_tune(
-                    tips, base, trained, TrainingSettings(epochs=epochs, seed=seed), progress=step
+                    tips,
+                    base,
+                    trained,
+                    TrainingSettings(epochs=epochs, batch_size=batch, seed=seed),
+                    progress=step,
+                    extra=extra,
                 )
+                record["pairs"] = [str(f) for f in pairs or []]
                 record["onnx"] = export_onnx(str(trained), target)
             except (OSError, ValueError, RuntimeError) as exc:
                 raise _fail(f"training failed: {exc}", 1) from None

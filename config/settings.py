@@ -135,13 +135,14 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         "", validation_alias=_env("COACH_EMBEDDING_MODEL", "embedding_model")
     )
-    min_confidence: float = Field(
-        0.13, ge=0.0, le=1.0, validation_alias=_env("COACH_MIN_CONFIDENCE", "min_confidence")
+    #: Below this confidence a decline; unset: the model's own (its ``model_fit.json``).
+    min_confidence: float | None = Field(
+        None, ge=0.0, le=1.0, validation_alias=_env("COACH_MIN_CONFIDENCE", "min_confidence")
     )
     #: At or above this confidence the rep gets one confident card; between
     #: ``min_confidence`` and this, "these might help" with a few tips.
-    sure_confidence: float = Field(
-        0.6, ge=0.0, le=1.0, validation_alias=_env("COACH_SURE_CONFIDENCE", "sure_confidence")
+    sure_confidence: float | None = Field(
+        None, ge=0.0, le=1.0, validation_alias=_env("COACH_SURE_CONFIDENCE", "sure_confidence")
     )
     #: Show the coach's plays (our own steps and phrases) beside the published tips. Teams
     #: that want only the publisher's text turn this off; plays still help find the tip.

@@ -13,7 +13,8 @@ thresholds are then read off the tune cases:
 * ``sure_confidence``: the lowest threshold whose confident answers are right at least
   ``precision`` of the time (a rep trusts one card);
 * ``min_confidence``: the highest threshold that still declines at most ``max_declined``
-  of the answerable cases (below it: a decline; between the two: "these might help").
+  of the answerable cases besides those called off-topic (below it: a decline; between the
+  two: "these might help").
 
 Never fit on the test split: its figures are only worth reporting if it stayed unseen.
 """
@@ -88,7 +89,9 @@ def fit(
     precision: float = 0.92,
     max_declined: float = 0.03,
     max_flagged: float = 0.01,
+    margin: float | None = None,
 ) -> Fit:
+    """``margin``: the off-topic margin to use as it is (else fitted, as the module says)."""
     base = coach.ranker.calibration
     examples = evidence_for(coach, cases)
     x = np.array([_features(e, base.lexical_cap) for e, _ in examples], dtype=np.float64)
@@ -107,12 +110,13 @@ def fit(
     )
     answerable = np.array([bool(case.relevant) for case in cases])
     contrast = np.array([e.contrast for e, _ in examples])
-    margin = -0.1
     right = y == 1.0
-    for candidate in np.round(np.arange(-0.1, 0.1001, 0.01), 2):
-        if right.any() and (contrast[right] < candidate).mean() > max_flagged:
-            break
-        margin = float(candidate)
+    if margin is None:
+        margin = -0.1
+        for candidate in np.round(np.arange(-0.1, 0.1001, 0.01), 2):
+            if right.any() and (contrast[right] < candidate).mean() > max_flagged:
+                break
+            margin = float(candidate)
     calibration = replace(calibration, off_topic_margin=round(margin, 2))
     confidence = np.array([calibration.confidence(e) for e, _ in examples])
     off = np.array([calibration.off_topic(e) for e, _ in examples])
@@ -123,9 +127,11 @@ def fit(
         if chosen.any() and y[chosen].mean() >= precision:
             sure = float(threshold)
             break
-    low = 0.0
-    for threshold in np.arange(0.0, sure, 0.01):
-        declined = (confidence < threshold) | off
+    # Declines by confidence alone, beyond what is already off-topic; never 0, which would
+    # mean "answer everything" and switch off-topic declines off too.
+    low = 0.01
+    for threshold in np.arange(0.01, sure, 0.01):
+        declined = (confidence < threshold) & ~off
         if answerable.any() and declined[answerable].mean() > max_declined:
             break
         low = float(threshold)

@@ -41,6 +41,7 @@ from retrieval.index import (
     stamp_key,
 )
 from retrieval.ingest import load_corpus
+from retrieval.model_fit import load_model_fit
 from retrieval.models import Answer, Completion, ParseProblem, Tip, TipAnswer
 from retrieval.search import Calibration, ExtraSituations, Ranker, Weights
 from retrieval.spelling import Speller
@@ -213,12 +214,19 @@ class Coach:
             build=build,
             progress=progress,
         )
+        fit = load_model_fit(settings.model_name_or_path())
         coach = cls(
             data,
             encoder,
-            min_confidence=settings.min_confidence,
-            sure_confidence=settings.sure_confidence,
+            min_confidence=fit.min_confidence
+            if settings.min_confidence is None
+            else settings.min_confidence,
+            sure_confidence=fit.sure_confidence
+            if settings.sure_confidence is None
+            else settings.sure_confidence,
             report=report,
+            weights=fit.weights,
+            calibration=fit.calibration,
             plays=settings.plays,
         )
         coach.source = (settings.corpus_dir, settings.index_dir)

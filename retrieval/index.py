@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,13 +35,14 @@ from retrieval.embedder import Encoder
 from retrieval.errors import IndexCorrupt, IndexMissing
 from retrieval.ingest import corpus_files
 from retrieval.models import Chunk, Play, Tip
+from retrieval.scorer import SCORER_KINDS, fit_tip_scorer
 
-INDEX_FORMAT = "3"
+INDEX_FORMAT = "4"  # 4: the learned tip scorer (scorer.npy)
 BACKGROUND_FILE = Path(__file__).resolve().parent / "data" / "background.txt"
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])[”\"]?\s+(?=[A-Z“\"])")
 
 Progress = Callable[[int, int], None]
-VERSION_FILES = ("vectors.faiss", "meta.json", "background.npy")
+VERSION_FILES = ("vectors.faiss", "meta.json", "background.npy", "scorer.npy")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class IndexData:
     vectors: faiss.Index
     stamp: dict[str, Any]
     background: np.ndarray  # vectors of off-topic questions, for declining (see search.py)
+    #: per tip, the learned scorer's weights and bias (retrieval.scorer); empty: none
+    scorer: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
     def __post_init__(self) -> None:
         tip_pos = {tip.id: i for i, tip in enumerate(self.tips)}
@@ -170,7 +173,28 @@ def build_index(
     vectors = np.vstack(parts) if parts else np.zeros((0, encoder.dim), dtype=np.float32)
     background = encoder.encode(background_questions())
     stamp = {**stamp, "tips": len(tips), "chunks": len(chunks), "units": len(units)}
-    return IndexData(tips, chunks, units, vector_index(vectors), stamp, background)
+    return IndexData(
+        tips,
+        chunks,
+        units,
+        vector_index(vectors),
+        stamp,
+        background,
+        fit_scorer(tips, chunks, units, vectors),
+    )
+
+
+def fit_scorer(
+    tips: list[Tip], chunks: list[Chunk], units: list[Unit], vectors: np.ndarray
+) -> np.ndarray:
+    """The learned tip scorer, fitted on the whole-chunk vectors of the lines that say when
+    each tip applies (see :mod:`retrieval.scorer`)."""
+    position = {tip.id: i for i, tip in enumerate(tips)}
+    rows = [
+        i for i, unit in enumerate(units) if unit.whole and chunks[unit.chunk].kind in SCORER_KINDS
+    ]
+    labels = np.array([position[chunks[units[i].chunk].tip_id] for i in rows], dtype=np.int64)
+    return fit_tip_scorer(vectors[rows] if rows else vectors[:0], labels, len(tips))
 
 
 # -- serialisation ---------------------------------------------------------------------------
@@ -217,6 +241,8 @@ def save_index(data: IndexData, index_dir: Path) -> Path:
         faiss.write_index(data.vectors, str(tmp / "vectors.faiss"))
         with open(tmp / "background.npy", "wb") as handle:
             np.save(handle, data.background, allow_pickle=False)
+        with open(tmp / "scorer.npy", "wb") as handle:
+            np.save(handle, data.scorer, allow_pickle=False)
         meta = {
             "tips": [_tip_to_json(t) for t in data.tips],
             "chunks": [asdict(c) for c in data.chunks],
@@ -327,6 +353,7 @@ def load_index(index_dir: Path) -> IndexData:
         if hasattr(vectors, "hnsw"):
             vectors.hnsw.efSearch = HNSW_EF_SEARCH
         background = np.load(folder / "background.npy", allow_pickle=False)
+        scorer = np.load(folder / "scorer.npy", allow_pickle=False)
         tips = [_tip_from_json(t) for t in meta["tips"]]
         chunks = [Chunk(**c) for c in meta["chunks"]]
         units = [Unit(int(c), bool(w), str(t)) for c, w, t in meta["units"]]
@@ -341,8 +368,9 @@ def load_index(index_dir: Path) -> IndexData:
         vectors.ntotal != len(units)
         or vectors.d != stamp.get("dim")
         or background.shape[-1] != vectors.d
+        or scorer.shape != (len(tips), vectors.d + 1)
         or any(chunk.tip_id not in tip_ids for chunk in chunks)
         or any(not 0 <= unit.chunk < len(chunks) for unit in units)
     ):
         raise IndexCorrupt(f"the index in {index_dir} is inconsistent; run `coach index --rebuild`")
-    return IndexData(tips, chunks, units, vectors, stamp, background)
+    return IndexData(tips, chunks, units, vectors, stamp, background, scorer)

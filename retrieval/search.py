@@ -23,6 +23,7 @@ from retrieval.chunking import is_heading
 from retrieval.index import IndexData
 from retrieval.lexical import BM25
 from retrieval.models import Answer, LineOrigin, Suggestion, Tip, TipAnswer
+from retrieval.scorer import tip_scores
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Weights:
     fine: float = 1.0
     lexical: float = 0.3
     centroid: float = 0.5  # the tip's centroid: the mean of all its vectors, normalised
+    learned: float = 0.0  # the learned tip scorer's centred scores (retrieval.scorer)
     title_repeat: int = 2  # the title counts this many times in the BM25 document
 
 
@@ -73,7 +75,9 @@ class Calibration:
     """Confidence that the best tip is the right one: a logistic over its :class:`Evidence`.
 
     ``z = bias + score·s + gap·g + contrast·(dense − background) + lexical·min(bm25, cap)/cap``.
-    The weights are fitted on the tune split (``coach eval tests/eval/tune.jsonl --fit``),
+    The defaults suit a model without a fit of its own (tests' hashing encoder); a model
+    directory carries its own in ``model_fit.json`` (:mod:`retrieval.calibrate`), fitted on
+    the tune splits (``coach eval tests/eval/tune.jsonl tests/eval/real/tune.jsonl --fit``),
     where "right" means the tip a second, independent labeller chose; uncovered and
     off-topic situations count as wrong, so their confidence is pushed down too.
 
@@ -89,7 +93,7 @@ class Calibration:
     lexical: float = 3.2552
     bias: float = -13.5544
     lexical_cap: float = 15.0
-    off_topic_margin: float = 0.01  # refit on the 435-query tune split (was 0.04 on 190)
+    off_topic_margin: float = 0.01
 
     def z(self, evidence: Evidence) -> float:
         return (
@@ -290,6 +294,8 @@ class Ranker:
             + self.weights.lexical * (bm25 / best if best > 0 else bm25)
             + self.weights.centroid * (self.centroids @ query_vector)
         )
+        if self.data.scorer.size and self.weights.learned:
+            blended = blended + self.weights.learned * tip_scores(self.data.scorer, query_vector)
         return dense, bm25, blended
 
     def unit_sims(self, tip_index: int, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.chunking import chunk_tip
+from retrieval.evaluate import EvalCase
+from retrieval.ingest import title_key
 from retrieval.models import Tip
 
 #: Chunk kinds that say, in some voice, what a tip is for or what to do with it.
@@ -74,15 +76,29 @@ def training_pairs(tips: list[Tip]) -> dict[str, list[str]]:
     return lines
 
 
+def labelled_pairs(tips: list[Tip], cases: list[EvalCase]) -> dict[str, list[str]]:
+    """Per tip id, the queries of a tune split whose first right tip it is (``coach train
+    --pairs``): real people's words teach the model what the corpus cannot. Never a test
+    split: its figures would then measure memory."""
+    by_title = {title_key(tip.title): tip.id for tip in tips}
+    pairs: dict[str, list[str]] = {}
+    for case in cases:
+        tip_id = by_title.get(title_key(case.relevant[0])) if case.relevant else None
+        if tip_id is not None:
+            pairs.setdefault(tip_id, []).append(case.query)
+    return pairs
+
+
 def fine_tune(
     tips: list[Tip],
     base_model: str,
     out_dir: Path,
     settings: TrainingSettings | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    extra: dict[str, list[str]] | None = None,
 ) -> dict[str, object]:
     """Train from ``base_model`` and save the sentence-transformers model to ``out_dir``;
-    returns the training record."""
+    returns the training record. ``extra``: more lines per tip id (:func:`labelled_pairs`)."""
     import torch
     import torch.nn.functional as F
     from sentence_transformers import SentenceTransformer
@@ -93,6 +109,10 @@ def fine_tune(
     model = SentenceTransformer(base_model, device="cpu", local_files_only=True)
     model.max_seq_length = settings.max_seq_length
     by_tip = {tid: lines for tid, lines in training_pairs(tips).items() if lines}
+    for tid, lines in (extra or {}).items():
+        if tid in by_tip:
+            by_tip[tid] = list(dict.fromkeys([*by_tip[tid], *lines]))
+    extra_lines = sum(len(lines) for lines in (extra or {}).values())
     descriptions = {tip.id: tip_description(tip) for tip in tips}
     tip_ids = sorted(by_tip)
     if len(tip_ids) < 2:
@@ -134,6 +154,7 @@ def fine_tune(
         "base": BASE_NAME,
         "tips": len(tip_ids),
         "lines": total_lines,
+        "labelled_lines": extra_lines,
         "steps": steps,
         "final_loss": round(loss_value, 4),
         "seconds": round(time.perf_counter() - started, 1),

@@ -25,6 +25,7 @@ THRESHOLD = 0.4
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_FILES = [
     *sorted((ROOT / "tests" / "eval").glob("*.jsonl")),
+    *sorted((ROOT / "tests" / "eval" / "real").glob("*.jsonl")),  # real people's words
     *sorted((ROOT.parent / "shared" / "eval").glob("*.jsonl")),
 ]
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -88,8 +89,8 @@ def test_the_guard_catches_a_copied_query() -> None:
 
 
 def test_eval_sets_are_present() -> None:
-    names = {path.name for path in EVAL_FILES}
-    assert {"tune.jsonl", "test.jsonl"} <= names
+    names = {f"{path.parent.name}/{path.name}" for path in EVAL_FILES}
+    assert {"eval/tune.jsonl", "eval/test.jsonl", "real/tune.jsonl", "real/test.jsonl"} <= names
 
 
 @pytest.mark.parametrize("kind", ["situation", "play", "background"])
@@ -104,6 +105,7 @@ def test_no_corpus_line_echoes_an_eval_query(kind: str) -> None:
     assert not found, "corpus text too close to eval queries:\n" + "\n".join(found)
 
 
-def test_situation_file_is_plain_yaml() -> None:
-    data = yaml.safe_load((DEFAULT_CORPUS_DIR / "situations.yaml").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("path", sorted(DEFAULT_CORPUS_DIR.glob("situations*.yaml")), ids=str)
+def test_situation_files_are_plain_yaml(path: Path) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict) and all(isinstance(v, list) for v in data.values())
