@@ -8,6 +8,7 @@ workspace are then answered with *its* token; uninstalling forgets only its rows
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import json
@@ -291,6 +292,66 @@ def test_app_uninstalled_forgets_that_workspace_only(bot: BotHarness) -> None:
     assert dm_from(bot, ALPHA).status == 200
     bot.slack.wait_idle(quiet=0.3)
     assert [c.token for c in bot.slack.calls("chat.postMessage")] == [BETA.bot_token]
+
+
+def test_app_uninstalled_deletes_what_that_workspaces_people_wrote(bot: BotHarness) -> None:
+    """Their questions, votes, questions for the leads and learned situations go with the app,
+    in one log line; the other workspace keeps its own."""
+    store: Any = bot.deps.store
+    assert install(bot, "code-alpha").status == 200
+    assert install(bot, "code-beta").status == 200
+    for team in (ALPHA, BETA):
+        query = store.log_query(
+            team_id=team.team_id,
+            user_id="U0REP0001",
+            surface="dm",
+            text="customer Jane Roe wants a refund",
+            answer=None,
+            latency_ms=1.0,
+        )
+        store.record_feedback(
+            team_id=team.team_id,
+            user_id="U0REP0001",
+            query_id=query,
+            tip_id="t",
+            chunk_ids=[],
+            helpful=False,
+            comment="wrong tip",
+        )
+        store.add_lead_request(
+            team_id=team.team_id,
+            channel="C0LEADS01",
+            user_id="U0REP0001",
+            text="customer wants a refund",
+            query_id=query,
+        )
+        store.add_learned_situation(
+            team_id=team.team_id, tip_id="t", text="refund is late", source="cli"
+        )
+    with _captured_logs() as lines:
+        assert system_event(bot, ALPHA, {"type": "app_uninstalled"}).status == 200
+        wait_until(lambda: not store.learned_situations(ALPHA.team_id))
+        time.sleep(0.2)
+    assert store.recent_queries(team_id=ALPHA.team_id, user_id="U0REP0001") == []
+    assert len(store.recent_queries(team_id=BETA.team_id, user_id="U0REP0001")) == 1
+    assert len(store.learned_situations(BETA.team_id)) == 1
+    deleted = [line for line in lines if "workspace data deleted" in line]
+    assert len(deleted) == 1 and '"rows": 4' in deleted[0]
+
+
+@contextlib.contextmanager
+def _captured_logs() -> Iterator[list[str]]:
+    """Every record the bot logs meanwhile, as its JSON line."""
+    stream = io.StringIO()
+    handler = build_handler(stream=stream)
+    root = logging.getLogger("bot")
+    root.addHandler(handler)
+    lines: list[str] = []
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        lines.extend(stream.getvalue().splitlines())
 
 
 def test_bot_tokens_revoked_forgets_that_workspace(bot: BotHarness) -> None:

@@ -1,4 +1,5 @@
-"""``app_uninstalled`` and ``tokens_revoked``: forget that workspace's tokens at once.
+"""``app_uninstalled`` and ``tokens_revoked``: forget that workspace's tokens at once (and,
+when the app is removed, everything its people wrote).
 
 Slack sends both when a workspace removes Tip Coach (in either order). The workspace's
 installation and bot rows are deleted from the shared database, so no process keeps a
@@ -53,9 +54,35 @@ def forget_workspace(deps: Deps, context: BoltContext, *, reason: str) -> int | 
     return removed
 
 
+def forget_workspace_data(deps: Deps, context: BoltContext) -> int | None:
+    """Delete what the workspace's people wrote (query log, feedback, questions for the
+    leads, learned situations, held answers): they removed the app, their words go too.
+    One log line with the count; None when it failed (the log says to do it by hand)."""
+    team_id = context.team_id
+    if not team_id or context.is_enterprise_install:
+        return None
+    try:
+        removed = deps.store.delete_workspace_data(team_id)
+    except Exception as exc:
+        deps.logger.error(
+            "deleting a removed workspace's data failed; delete it by hand",
+            extra=log_fields(team_id=team_id, error_type=type(exc).__name__),
+        )
+        return None
+    deps.learned.invalidate(team_id)
+    deps.logger.warning("workspace data deleted", extra=log_fields(team_id=team_id, rows=removed))
+    return removed
+
+
 def handle_app_uninstalled(context: BoltContext, *, deps: Deps) -> None:
-    """The whole app was removed: every token of that workspace is gone."""
-    deps.run_later("uninstall", lambda: forget_workspace(deps, context, reason="app_uninstalled"))
+    """The whole app was removed: every token of that workspace is gone, and so is what its
+    people wrote."""
+
+    def forget() -> None:
+        forget_workspace(deps, context, reason="app_uninstalled")
+        forget_workspace_data(deps, context)
+
+    deps.run_later("uninstall", forget)
 
 
 def handle_tokens_revoked(event: dict[str, Any], context: BoltContext, *, deps: Deps) -> None:

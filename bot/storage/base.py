@@ -20,6 +20,8 @@ from bot.storage.schema import (
     answered_threads,
     feedback,
     lead_requests,
+    learned_situations,
+    pending_deliveries,
     processed_events,
     query_log,
     slack_oauth_states,
@@ -82,6 +84,28 @@ class StoreBase:
             stmt = stmt.where(table.c.team_id == team_id)
         with self.engine.connect() as conn:
             return list(conn.execute(stmt))
+
+    # -- a workspace that leaves ---------------------------------------------------------
+
+    def delete_workspace_data(self, team_id: str) -> int:
+        """Delete everything one workspace's people wrote or were answered: its query log,
+        feedback, questions for the leads, learned situations, answered threads and held
+        answers (``app_uninstalled``). Returns how many rows went; other workspaces keep
+        theirs, and so does the weekly post history (no one's words are in it)."""
+        if not team_id:
+            raise ValueError("delete_workspace_data needs a team id")
+        removed = 0
+        with self.engine.begin() as conn:  # children first: feedback and requests link queries
+            for table in (
+                feedback,
+                lead_requests,
+                learned_situations,
+                answered_threads,
+                pending_deliveries,
+                query_log,
+            ):
+                removed += conn.execute(delete(table).where(table.c.team_id == team_id)).rowcount
+        return removed
 
     # -- retention ----------------------------------------------------------------------
 
