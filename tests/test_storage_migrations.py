@@ -186,8 +186,18 @@ def test_operator_command_upgrades_and_shows_the_revision(
     assert capsys.readouterr().out.strip().endswith(f"is at {head}")
 
 
-def test_a_database_from_a_newer_release_is_a_clear_error(db_url: str) -> None:
+def test_an_older_release_on_a_newer_schema_answers_and_says_upgrade_me(db_url: str) -> None:
+    """A rolling upgrade: the newer release migrated first. The older one keeps answering,
+    healthy, and says exactly what is wrong (never "run coach migrate")."""
+    from bot.storage.guard import GuardedStore
+
     with Store.from_url(db_url) as opened, opened.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
-    with pytest.raises(StorageError, match="newer release"):
-        Store.from_url(db_url)
+    for auto_migrate in (True, False):
+        store = Store.from_url(db_url, migrate_schema=auto_migrate)
+        assert store.schema_note is not None and "0099_future is newer" in store.schema_note
+        guarded = GuardedStore(lambda s=store: s, deadline=2.0, flush_every=3600)
+        health = guarded.health()
+        assert health["storage"] == "ok" and "upgrade me" in health["schema"]
+        assert "coach migrate`" not in health["schema"].replace("do not run `coach migrate`", "")
+        guarded.close()

@@ -35,6 +35,9 @@ class StoreBase:
     """The engine and the housekeeping every table group of :class:`~bot.storage.store.Store`
     shares."""
 
+    #: Set when a newer release already upgraded the schema: /healthz says so.
+    schema_note: str | None = None
+
     def __init__(
         self, engine: Engine, *, retention_days: int = 90, cipher: TokenCipher | None = None
     ) -> None:

@@ -104,6 +104,9 @@ class GuardedStore:
     def health(self) -> dict[str, Any]:
         """For /healthz: ``ok``, or ``degraded`` with the reason and what is waiting."""
         report: dict[str, Any] = {"storage": "ok" if self.problem is None else "degraded"}
+        note = getattr(self._store, "schema_note", None)
+        if note:
+            report["schema"] = note
         if self.problem is not None:
             report["storage_problem"] = self.problem[:300]
         if self.pending or self.dropped or self.skipped:

@@ -14,6 +14,7 @@ are in :mod:`bot.storage.records`.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from alembic.util import CommandError
@@ -37,6 +38,9 @@ def token_cipher(settings: Settings) -> TokenCipher | None:
     """The cipher for workspace tokens, from ``COACH_SECRET_KEY`` (None when unset)."""
     key = settings.secret_key
     return TokenCipher.from_setting(key.get_secret_value()) if key is not None else None
+
+
+log = logging.getLogger(__name__)
 
 
 class Store(QueryLog, Feedback, SlackState):
@@ -79,6 +83,15 @@ class Store(QueryLog, Feedback, SlackState):
             )
         parsed = normalise_url(url)
         engine = make_engine(parsed, pool_size=pool_size, timeout=timeout)
+        newer = cls._newer_schema(engine)
+        if newer is not None:  # a rolling upgrade: the newer release migrated first
+            log.warning("schema is newer than this release", extra={"schema": newer})
+            store = cls(engine, retention_days=retention_days)
+            store.schema_note = (
+                f"schema {newer} is newer than this release: upgrade me (answers still work; "
+                "do not run `coach migrate` with this release)"
+            )
+            return store
         if not migrate_schema:
             cls._require_current_schema(engine, parsed)
         else:
@@ -104,6 +117,16 @@ class Store(QueryLog, Feedback, SlackState):
                     "Run the newer release, or point DATABASE_URL at another database."
                 ) from None
         return cls(engine, retention_days=retention_days)
+
+    @staticmethod
+    def _newer_schema(engine: Engine) -> str | None:
+        """The database's revision when a newer release put it there, else None (an
+        unreachable database is reported by the checks that follow)."""
+        try:
+            current = migrate.current_revision(engine)
+        except SQLAlchemyError:
+            return None
+        return current if current and current not in migrate.known_revisions() else None
 
     @staticmethod
     def _require_current_schema(engine: Engine, url: URL) -> None:
