@@ -94,6 +94,34 @@ def test_missed_slot_is_posted_on_start_up_within_the_grace_window(
     assert scheduler.tick() == []  # done: nothing more this week
 
 
+def test_sigterm_mid_round_stops_after_the_channel_in_flight_and_leaves_the_rest(
+    settings: Any, store: Store, slack: WeeklyFakeSlack, hashing_coach: Coach
+) -> None:
+    """12 channels, SIGTERM while the third posts: this process stops after it (inside any
+    kill window), the other nine are not claimed, and the next process posts exactly them."""
+    channels = [f"C0WEEK{n:04d}" for n in range(12)]
+    many = settings.model_copy(update={"weekly_channels": channels})
+    clock = FakeClock(MONDAY_9 + timedelta(minutes=1))
+    stop = threading.Event()
+    scheduler = make_scheduler(many, store, hashing_coach, clock)
+    deliver = scheduler.poster.deliver
+
+    def deliver_then_sigterm(channel: str, *args: Any, **kwargs: Any) -> Any:
+        outcome = deliver(channel, *args, **kwargs)
+        if channel == channels[2]:
+            stop.set()  # SIGTERM arrives while the third channel is posting
+        return outcome
+
+    scheduler.poster.deliver = deliver_then_sigterm  # type: ignore[method-assign]
+    outcomes = scheduler.tick(stop=stop)
+    assert [o.channel for o in outcomes] == channels[:3]
+    assert all(o.status == "posted" for o in outcomes)
+    assert [c for c in channels if store.weekly_posts(c)] == channels[:3]  # nothing claimed
+    successor = make_scheduler(many, store, hashing_coach, clock)
+    assert [o.channel for o in successor.tick() if o.status == "posted"] == channels[3:]
+    assert all(len(slack.weekly_posts_in(c)) == 1 for c in channels)
+
+
 def test_missed_slot_is_not_posted_after_the_grace_window(
     settings: Any, store: Store, slack: WeeklyFakeSlack, hashing_coach: Coach
 ) -> None:

@@ -81,8 +81,15 @@ class Scheduler:
 
     # -- one pass -----------------------------------------------------------------------
 
-    def tick(self, now: datetime | None = None) -> list[Outcome]:
-        """Deliver whatever is due now; returns what each attempted channel did."""
+    def tick(
+        self, now: datetime | None = None, stop: threading.Event | None = None
+    ) -> list[Outcome]:
+        """Deliver whatever is due now; returns what each attempted channel did.
+
+        ``stop`` set (SIGTERM) ends the round after the channel in flight: the rest are not
+        claimed, so the next process posts them, and this one exits inside the platform's
+        kill window however many channels there are.
+        """
         now = now or self.clock.now()
         slot = self.schedule.due(now)
         self._close_window(slot)
@@ -91,6 +98,12 @@ class Scheduler:
         week = self.schedule.week_key(slot)
         outcomes = []
         for target in self.targets:
+            if stop is not None and stop.is_set():
+                log.info(
+                    "weekly: stopping; the channels left are posted by the next process",
+                    extra=log_fields(week=week),
+                )
+                break
             channel = target.channel
             state = self._weeks.setdefault((channel, week), ChannelWeek())
             if state.done or (state.retry_at is not None and state.retry_at > now):
@@ -193,7 +206,7 @@ class Scheduler:
         )
         while not stop.is_set():
             try:
-                self.tick()
+                self.tick(stop=stop)
                 now = self.clock.now()
                 pause = (self.next_wake(now) - now).total_seconds()
             except Exception:  # deliver() already contains channel failures; this is a bug net
