@@ -215,3 +215,87 @@ def test_votes_change_show_on_the_card_and_a_reason_is_one_click(bot: BotHarness
 def votes(bot: BotHarness) -> list[Any]:
     now = datetime.now(UTC)
     return bot.deps.store.feedback_between(now - timedelta(hours=1), now + timedelta(hours=1))
+
+
+#: (what the rep pasted, what must never leave it): one of each kind of personal data.
+PERSONAL = [
+    ("mail jane.doe@example.com", "jane.doe@example.com"),
+    ("or <mailto:ann@example.org|ann@example.org>", "ann@example.org"),
+    ("call +1 415 555 0100", "555 0100"),
+    ("card 4111 1111 1111 1111", "4111 1111"),
+    ("account 12345678", "12345678"),
+    ("Mrs. Alvarez is upset", "Alvarez"),
+    ("Derek Olsen called again", "Olsen"),
+    ("ship to 4500 W. Elm Avenue", "Elm Avenue"),
+    ("Springfield, IL 62704", "62704"),
+    ("London SW1A 1AA", "SW1A"),
+    ("IBAN GB82WEST12345698765432", "GB82WEST"),
+    ("cvv 737", "737"),
+    ("DOB 04/12/1987", "04/12/1987"),
+    ("born on the fifth of June nineteen eighty-seven", "fifth of June"),
+    ("order #A-1234", "A-1234"),
+    ("ref #XK9-221", "XK9-221"),
+]
+
+
+def test_no_personal_data_reaches_any_sink(bot: BotHarness, tmp_path: Path) -> None:
+    """A rep pastes a customer's message with 16 kinds of personal data, is declined and
+    asks a lead: none of it is in the database file, the logs, any Slack payload (the card,
+    the leads post), the App Home, or the gap report."""
+    import io
+    import logging
+
+    from rich.console import Console
+
+    from bot.logs import build_handler
+    from bot.report import admin_summary, build_report
+    from bot.report import render as render_report
+
+    stream = io.StringIO()
+    handler = build_handler(stream=stream)
+    logging.getLogger("bot").addHandler(handler)
+    try:
+        text = DECLINED + ". " + ". ".join(pasted for pasted, _ in PERSONAL)
+        card = dm_card(bot, text)
+        ask = find_button(card.blocks(), render.ACTION_ASK_LEAD)
+        [row] = bot.deps.store.recent_queries(team_id=TEAM_ID, user_id=USER)  # type: ignore[union-attr]
+        payload = bot.action_payload(
+            render.ACTION_ASK_LEAD,
+            ask["value"] if ask else render.ask_lead_value(row.id),  # a decline, or after a 👎
+            ephemeral=False,
+            channel=DM_CHANNEL,
+            message={"ts": card.body.get("ts", "1.1"), "blocks": card.blocks()},
+            response_name="ask",
+        )
+        assert bot.post_payload(payload).status == 200
+        posts_to(bot, LEADS)
+        bot.post_event(bot.home_event(user=ADMIN))
+        until(lambda: bot.slack.calls("views.publish"))
+        bot.slack.wait_idle(quiet=0.3)
+    finally:
+        logging.getLogger("bot").removeHandler(handler)
+    store: Any = bot.deps.store
+    now = datetime.now(UTC)
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    render_report(build_report(store, timedelta(days=7), now), console, timedelta(days=7))
+    report = console.file.getvalue() + json.dumps(  # type: ignore[attr-defined]
+        build_report(store, timedelta(days=7), now).to_json()
+    )
+    report += "\n".join(admin_summary(store, now + timedelta(seconds=1)))
+    database = b"".join(p.read_bytes() for p in tmp_path.rglob("bot.sqlite3*"))
+    sinks = {
+        "database": database.decode("utf-8", "replace"),
+        "logs": stream.getvalue(),
+        "slack": "\n".join(c.raw.decode("utf-8", "replace") for c in bot.slack.calls()),
+        "report": report,
+    }
+    assert len(bot.slack.calls("chat.postMessage")) >= 2  # the card and the leads post went out
+    for where in ("database", "slack"):  # the text reached them, redacted
+        assert "[email]" in sinks[where] and "[name]" in sinks[where], where
+    leaks = [
+        f"{where}: {secret!r}"
+        for where, seen in sinks.items()
+        for _, secret in PERSONAL
+        if secret in seen or secret.replace(" ", "+") in seen
+    ]
+    assert leaks == []
