@@ -153,11 +153,12 @@ class BotProcess:
                 "COACH_DATA_DIR": str(Path(settings.data_dir).resolve()),
                 "COACH_CORPUS_DIR": str(Path(settings.corpus_dir).resolve()),
                 "COACH_EMBEDDING_MODEL": settings.embedding_model,
-                "COACH_MIN_CONFIDENCE": str(settings.min_confidence),
                 "COACH_LOG_LEVEL": "INFO",  # "work done" lines carry the work-pool wait
                 "HF_HUB_OFFLINE": "1",
             }
         )
+        if settings.min_confidence is not None:  # else the model's own
+            env["COACH_MIN_CONFIDENCE"] = str(settings.min_confidence)
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 

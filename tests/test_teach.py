@@ -734,8 +734,12 @@ def test_with_the_real_model_a_taught_question_and_its_paraphrase_get_the_tip(
     real_coach: Any, make_deps: Callable[..., Deps]
 ) -> None:
     deps = make_deps(coach=real_coach, leads_channel=LEADS)
+
+    def empathy_first(answer: Any) -> bool:
+        return bool(answer.answered and answer.top.id == EMPATHY_TIP)
+
     before = ask(deps, CRYING)
-    assert not before.answer.answered  # declined: no tip fits well enough
+    assert not empathy_first(before.answer)  # another tip, or none, comes first
     deps.store.add_learned_situation(  # type: ignore[union-attr]
         team_id=TEAM_ID, tip_id=EMPATHY_TIP, text=CRYING, source="lead", created_by=ADMIN
     )
@@ -743,5 +747,5 @@ def test_with_the_real_model_a_taught_question_and_its_paraphrase_get_the_tip(
     for text in (CRYING, PARAPHRASE):
         answer = ask(deps, text).answer
         assert answer.answered and answer.top.id == EMPATHY_TIP, text
-        assert not ask(deps, text, team_id=OTHER_TEAM).answer.answered, text
+        assert not empathy_first(ask(deps, text, team_id=OTHER_TEAM).answer), text
     assert ask(deps, SUPERVISOR).answer.top.id == SUPERVISOR_TIP  # others unchanged
