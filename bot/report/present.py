@@ -61,13 +61,13 @@ def render(report: Report, console: Console, since: timedelta) -> None:
         table.add_column("Tip", overflow="fold")
         table.add_column("Answered", justify="right")
         table.add_column("Shared words", overflow="fold")
-        for s in report.top_situations:
+        for situation in report.top_situations:
             table.add_row(
-                str(s.count),
-                str(s.askers),
-                plain(s.title or "(no tip close)"),
-                f"{s.answered}/{s.count}",
-                plain(", ".join(s.words)) or "—",
+                str(situation.count),
+                str(situation.askers),
+                plain(situation.title or "(no tip close)"),
+                f"{situation.answered}/{situation.count}",
+                plain(", ".join(situation.words)) or "—",
             )
         console.print(table)
 
