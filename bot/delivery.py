@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -311,6 +312,9 @@ def deliver(deps: Deps, client: WebClient, where: ReplyTarget, message: Message)
         if not isinstance(exc, SlackApiError):
             raise
         code = _error_code(exc)
+        if code in DEAD_TOKEN_ERRORS:  # the workspace removed the app: nobody to answer
+            _log_dead_workspace(deps, where.team_id, code)
+            return None
         deps.logger.warning(
             "slack refused a post",
             extra=log_fields(slack_error=code, channel=where.channel, ephemeral=where.ephemeral),
@@ -328,6 +332,26 @@ def deliver(deps: Deps, client: WebClient, where: ReplyTarget, message: Message)
             "could not reach the rep", extra=log_fields(slack_error=code, channel=where.channel)
         )
         return None
+
+
+#: Slack's answers when a workspace's token is dead (the app was removed or revoked).
+DEAD_TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
+_dead_lock = threading.Lock()
+_dead_teams: set[str | None] = set()
+
+
+def _log_dead_workspace(deps: Deps, team_id: str | None, code: str) -> None:
+    """One warning per workspace per process: ten answers in flight when a workspace
+    uninstalls are one event for the operator, not ten errors."""
+    with _dead_lock:
+        first = team_id not in _dead_teams
+        if first and len(_dead_teams) < 10_000:
+            _dead_teams.add(team_id)
+    if first:
+        deps.logger.warning(
+            "a workspace's token no longer works (app removed?); its answers are dropped",
+            extra=log_fields(team_id=team_id, slack_error=code),
+        )
 
 
 def _text_only(deps: Deps, client: WebClient, where: ReplyTarget, message: Message) -> str | None:

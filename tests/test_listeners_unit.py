@@ -726,3 +726,24 @@ def test_revoking_only_user_tokens_keeps_the_bot(deps: Deps) -> None:
     uninstall.handle_tokens_revoked(revoked, context(), deps=deps)
     drain(deps)
     assert installed(deps, TEAM_ID)
+
+
+def test_answers_in_flight_to_a_removed_workspace_are_one_warning_not_ten_errors(
+    deps: Deps, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The app was removed with answers in flight: Slack refuses each with a dead-token
+    error. Nothing is retried or redirected by DM, and the operator reads one line."""
+    import logging
+
+    from bot.delivery import ReplyTarget, deliver
+
+    client = RecordingClient()
+    where = ReplyTarget(channel=CHANNEL, user_id=USER, team_id="T0GONE001")
+    with caplog.at_level(logging.INFO, logger="bot"):
+        for _ in range(10):
+            client.refuse("chat_postMessage", "account_inactive")
+            assert deliver(deps, client, where, render.notice_message("hi")) is None
+    assert len(client.calls("chat_postMessage")) == 10  # one try each, no DM fallback
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    warnings = [r for r in caplog.records if "no longer works" in r.getMessage()]
+    assert errors == [] and len(warnings) == 1
