@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.delivery import DEAD_TOKEN_ERRORS
 from bot.logs import log_fields
 
 if TYPE_CHECKING:
@@ -49,17 +50,7 @@ AMBIGUOUS_ERRORS = frozenset(
 NOT_A_MEMBER = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 )
-AUTH_ERRORS = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "missing_scope",
-        "no_permission",
-    }
-)
+AUTH_ERRORS = DEAD_TOKEN_ERRORS | frozenset({"token_expired", "missing_scope", "no_permission"})
 
 
 def advice(error: str | None) -> str:
