@@ -32,7 +32,7 @@ from bot.listeners.common import (
 )
 from bot.listeners.dm import is_rep_message
 from bot.logs import log_fields
-from bot.privacy import redact, visible
+from bot.privacy import MIN_ASKERS, redact, visible
 from bot.render.text import shorten
 from bot.slack_text import plain_text
 from retrieval.models import Tip
@@ -44,8 +44,6 @@ MAX_PROMPTS = 4
 MIN_WEEK_PROMPTS = 3
 #: The period "this week's most asked" covers.
 WEEK = timedelta(days=7)
-#: A situation is offered to others only when at least this many people asked it.
-MIN_ASKERS = 3
 MAX_PROMPT_TITLE = 60
 MAX_PROMPT_MESSAGE = 300
 MAX_THREAD_TITLE = 60

@@ -159,14 +159,14 @@ class GuardedStore:
         except FutureTimeout:
             self._degrade(f"the database did not answer log_query within {self.deadline:g} s")
             # It may still land; if it ends in an error, keep it for later.
-            future.add_done_callback(lambda f: self._keep_unless_unstorable(record, f))
+            future.add_done_callback(
+                lambda f: self._keep_or_skip(record, f.exception()) if f.exception() else None
+            )
             return None
         except Exception as exc:
-            if unstorable(exc):
-                self._skip(exc)
-                return None
-            self._degrade(f"log_query failed: {type(exc).__name__}: {str(exc)[:200]}")
-            self._keep(record)
+            if not unstorable(exc):
+                self._degrade(f"log_query failed: {type(exc).__name__}: {str(exc)[:200]}")
+            self._keep_or_skip(record, exc)
             return None
         if self._verified:
             self._recovered()
@@ -227,10 +227,8 @@ class GuardedStore:
 
     # -- the write-behind queue ---------------------------------------------------------------
 
-    def _keep_unless_unstorable(self, record: dict[str, Any], done: Future[Any]) -> None:
-        exc = done.exception()
-        if exc is None:
-            return
+    def _keep_or_skip(self, record: dict[str, Any], exc: BaseException) -> None:
+        """A failed write is kept for later, unless the database refused its content."""
         if unstorable(exc):
             self._skip(exc)
         else:
